@@ -1,0 +1,3 @@
+from shoptrack.cli import main
+
+main()

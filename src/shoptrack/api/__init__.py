@@ -1,0 +1,1 @@
+"""The authenticated JSON API under /api/v1 (FastAPI, documented at /docs)."""

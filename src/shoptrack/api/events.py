@@ -1,0 +1,145 @@
+"""Reading the event log and importing events in bulk."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from shoptrack.api.auth import require_site
+from shoptrack.collector.routes import batch_response, json_response
+from shoptrack.collector.service import Candidate
+from shoptrack.collector.wire import read_rest_event
+from shoptrack.errors import LimitExceeded, Reason, ShoptrackError
+from shoptrack.events.model import iso_ms
+from shoptrack.events.types import parse_event_type
+from shoptrack.identity.crypto import PURPOSE_REJECTED_BODY
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+SiteId = Annotated[str, Depends(require_site)]
+
+
+def parse_since(value: str | None) -> int | None:
+    """``since`` as ISO 8601 (``2026-11-27``, ``2026-11-27T10:00:00Z``) or epoch ms."""
+    if value is None or value == "":
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ShoptrackError(
+            Reason.INVALID_VALUE,
+            "since: expected an ISO 8601 time or milliseconds since 1970",
+            "since",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+@router.get("/events", summary="Events of the site, newest first, in the canonical form")
+async def list_events(
+    request: Request,
+    site_id: SiteId,
+    type: Annotated[str | None, Query(description="event type, e.g. ProductPage")] = None,
+    visitor_id: str | None = None,
+    since: Annotated[str | None, Query(description="ISO 8601 time or epoch ms")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[int | None, Query(description="cursor from next_before")] = None,
+) -> Response:
+    event_type = None
+    if type is not None:
+        parsed = parse_event_type(type)
+        if parsed is None:
+            raise ShoptrackError(
+                Reason.INVALID_VALUE, f"type: {type[:40]!r} is not an event type", "type"
+            )
+        event_type = parsed.value
+    since_ms = parse_since(since)
+    rows = await run_in_threadpool(
+        request.app.state.services.event_log.query,
+        site_id,
+        event_type=event_type,
+        visitor_id=visitor_id,
+        since_ms=since_ms,
+        before_seq=before,
+        limit=limit,
+    )
+    # The stored JSON is already canonical: splice it in rather than parse and re-serialize.
+    events_json = b",".join(data.encode() for _, data in rows)
+    next_before = rows[-1][0] if len(rows) == limit else None
+    body = b'{"events":[' + events_json + b'],"next_before":' + orjson.dumps(next_before) + b"}"
+    return Response(body, media_type="application/json")
+
+
+@router.post("/events", summary="Import up to 1,000 server-side events at once")
+async def import_events(request: Request, site_id: SiteId) -> Response:
+    services = request.app.state.services
+    collector = services.collector
+    meta = collector.request_meta(request)
+    settings = collector.settings
+    try:
+        body, _ = await collector.read_json(request, settings.max_import_body_bytes)
+        items = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ShoptrackError(Reason.MISSING_FIELD, "events must be a list of events", "events")
+        if len(items) > settings.max_import_events:
+            raise LimitExceeded(
+                Reason.TOO_MANY_EVENTS,
+                f"{len(items)} events in one request; the limit is {settings.max_import_events}",
+                "events",
+                413,
+            )
+    except ShoptrackError as error:
+        await collector.reject_body(
+            error,
+            error.kept_body,
+            site_id=site_id,
+            source="rest",
+            endpoint="api/v1/events",
+            meta=meta,
+        )
+        raise
+    candidates: list[Candidate] = [
+        read_rest_event(item, site_id_from_key=site_id, authenticated=True) for item in items
+    ]
+    outcome = await collector.ingest(candidates, meta, source="rest", endpoint="api/v1/events")
+    return batch_response(outcome)
+
+
+@router.get("/rejected-events", summary="Events that were refused, with the reason, newest first")
+async def list_rejected(
+    request: Request,
+    site_id: SiteId,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: int | None = None,
+) -> Response:
+    services = request.app.state.services
+    rows = await run_in_threadpool(services.event_log.rejected, site_id, limit, before)
+    keyring = services.keyring
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        raw = keyring.decrypt(row["body_enc"], PURPOSE_REJECTED_BODY)
+        try:
+            body: Any = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = raw.decode("utf-8", errors="replace")
+        out.append(
+            {
+                "id": row["seq"],
+                "event_id": row["event_id"],
+                "received_at": iso_ms(row["received_at"]),
+                "source": row["source"],
+                "endpoint": row["endpoint"],
+                "error": {"code": row["code"], "message": row["message"], "field": row["field"]},
+                "body_size": row["body_size"],
+                "body": body,
+            }
+        )
+    next_before = rows[-1]["seq"] if len(rows) == limit else None
+    return json_response({"rejected": out, "next_before": next_before})

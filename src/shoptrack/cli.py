@@ -1,0 +1,177 @@
+"""The ``shoptrack`` command line."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+
+from shoptrack.config import Settings
+
+app = typer.Typer(
+    help="shoptrack: self-hosted e-commerce behaviour tracking.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+sites_app = typer.Typer(help="Sites (shops) and their API keys.", no_args_is_help=True)
+events_app = typer.Typer(help="The event log.", no_args_is_help=True)
+app.add_typer(sites_app, name="sites")
+app.add_typer(events_app, name="events")
+
+err = Console(stderr=True)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="sqlite:///path or postgresql://user@host/db (env SHOPTRACK_DATABASE_URL)",
+        show_default=False,
+    ),
+]
+
+
+def _settings(database_url: str | None = None, **overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if database_url:
+        values["database_url"] = database_url
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on [127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on [8000]")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the collector and API (migrations are applied on start)."""
+    import uvicorn
+
+    from shoptrack.app import create_app
+
+    settings = _settings(database_url, host=host, port=port)
+    from shoptrack.services import open_store
+
+    engine, _, _ = open_store(settings)
+    engine.dispose()
+    err.print(
+        f"shoptrack listening on http://{settings.host}:{settings.port} "
+        f"(store: {_redact(settings.database_url)})"
+    )
+    err.print("create a site with: shoptrack sites create 'My shop'")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+    )
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = None) -> None:
+    """Apply database migrations and exit."""
+    from shoptrack.services import open_store
+
+    settings = _settings(database_url)
+    engine, _, _ = open_store(settings)
+    engine.dispose()
+    err.print(f"schema up to date ({_redact(settings.database_url)})")
+
+
+@sites_app.command("create")
+def sites_create(
+    name: str,
+    site_id: Annotated[
+        str | None,
+        typer.Option("--site-id", help="keep an existing site id (e.g. the one in your snippet)"),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create a site; prints {"site_id", "api_key"}. The key is shown this once only."""
+    from shoptrack.errors import ShoptrackError
+    from shoptrack.services import open_store
+
+    engine, _, repo = open_store(_settings(database_url))
+    try:
+        site, key = repo.create(name, site_id)
+    except ShoptrackError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(orjson.dumps({"site_id": site.site_id, "api_key": key}).decode())
+    err.print("keep the api_key: it is stored hashed and cannot be shown again")
+
+
+@sites_app.command("list")
+def sites_list(database_url: DatabaseUrl = None) -> None:
+    """List sites, one JSON line each."""
+    from shoptrack.events.model import iso_ms
+    from shoptrack.services import open_store
+
+    engine, _, repo = open_store(_settings(database_url))
+    try:
+        for site in repo.list():
+            typer.echo(
+                orjson.dumps(
+                    {
+                        "site_id": site.site_id,
+                        "name": site.name,
+                        "created_at": iso_ms(site.created_at),
+                    }
+                ).decode()
+            )
+    finally:
+        engine.dispose()
+
+
+@events_app.command("tail")
+def events_tail(
+    site: Annotated[str | None, typer.Option("--site", help="only this site's events")] = None,
+    last: Annotated[int, typer.Option(help="show this many stored events first")] = 10,
+    follow: Annotated[bool, typer.Option(help="keep printing new events")] = True,
+    interval: Annotated[float, typer.Option(help="seconds between polls")] = 0.5,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print events as they are stored, one canonical JSON line each (Ctrl-C to stop)."""
+    from shoptrack.services import open_store
+
+    engine, event_log, _ = open_store(_settings(database_url))
+    try:
+        cursor = event_log.last_seq()
+        if last > 0:
+            recent = (
+                event_log.query(site, limit=last)
+                if site
+                else list(reversed(event_log.after(max(cursor - last, 0), limit=last)))
+            )
+            for _, data in sorted(recent):
+                typer.echo(data)
+        while follow:
+            batch = event_log.after(cursor, site)
+            for seq, data in batch:
+                typer.echo(data)
+                cursor = seq
+            if not batch:
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
+
+
+def _redact(url: str) -> str:
+    """The database URL without its password: secrets never reach a log or a terminal."""
+    from sqlalchemy.engine import make_url
+
+    from shoptrack.store.db import normalize_url
+
+    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""The HTTP entry for tracker and REST events: parse, normalize, validate, enrich, append."""

@@ -1,0 +1,183 @@
+"""The collector's steps for one event: type → identity → normalize → validate → enrich.
+
+Each step either returns what the next needs or raises :class:`EventRejected` with a reason
+and the field at fault; the route turns rejections into rows of the rejected-events store.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from shoptrack.collector.enrich import (
+    Sessionizer,
+    describe_user_agent,
+    location_from_url,
+    scrub_url,
+    trusted_time,
+)
+from shoptrack.errors import EventRejected, Reason, Unauthorized
+from shoptrack.events.identity import extract_identity, identity_from_general
+from shoptrack.events.model import CanonicalEvent, Page
+from shoptrack.events.normalize import normalize_payload
+from shoptrack.events.types import SERVER_ONLY_TYPES, EventType, parse_event_type
+from shoptrack.identity.crypto import PURPOSE_EVENT_IDENTITY, Keyring
+from shoptrack.store.rows import EventRow
+
+_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_IDENTITY_IDS = ("externalCustomerId", "user_email", "user_phone", "user_es_contact_id")
+
+
+@dataclass(slots=True)
+class IncomingEvent:
+    """One event as read off the wire, before any interpretation."""
+
+    site_id: str
+    name: Any
+    payload: Any
+    source: str
+    style: str
+    event_id: Any = None
+    client_time_ms: int | None = None
+    clock_offset_ms: int = 0
+    visitor_id: str | None = None
+    session_id: str | None = None
+    page: Page = field(default_factory=Page)
+    general: Any = None
+    authenticated: bool = False
+    dropped_before: int = 0
+
+
+@dataclass(slots=True)
+class RequestMeta:
+    received_ms: int
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    max_future_ms: int
+    max_browser_age_ms: int
+
+
+def _event_id(value: Any, field_name: str) -> str:
+    if value is None or value == "":
+        return secrets.token_hex(16)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise EventRejected(
+            Reason.INVALID_VALUE,
+            f"{field_name}: an event id is 1-128 letters, digits or ._:-",
+            field_name,
+        )
+    return value
+
+
+def _identity_visitor(site_id: str, identity: dict[str, Any], keyring: Keyring) -> str | None:
+    """A stable pseudonymous visitor for server-side events that carry no cookie."""
+    for name in _IDENTITY_IDS:
+        value = identity.get(name)
+        if value not in (None, ""):
+            digest = keyring.blind_index(f"{site_id}\x00{name}\x00{value}", "visitor")
+            return "id-" + digest[:24]
+    return None
+
+
+def build_event(
+    incoming: IncomingEvent,
+    meta: RequestMeta,
+    config: PipelineConfig,
+    keyring: Keyring,
+    sessionizer: Sessionizer,
+) -> CanonicalEvent:
+    """The canonical event for one incoming event, or EventRejected."""
+    id_field = "id" if incoming.source == "browser" else "GeneralInfo.eventId"
+    event_id = _event_id(incoming.event_id, id_field)
+    etype = parse_event_type(incoming.name)
+    name_field = "name" if incoming.source == "browser" else "GeneralInfo.eventName"
+    if etype is None:
+        shown = str(incoming.name)[:60] if incoming.name is not None else "nothing"
+        raise EventRejected(
+            Reason.UNKNOWN_EVENT,
+            f"{name_field}: {shown!r} is not an event shoptrack knows",
+            name_field,
+        )
+    if etype in SERVER_ONLY_TYPES and not incoming.authenticated:
+        raise Unauthorized(f"{etype.value} changes the catalogue and needs the site's API key")
+
+    identity = identity_from_general(incoming.general)
+    payload_identity, payload = extract_identity(incoming.payload)
+    identity.update(payload_identity)
+    body = normalize_payload(etype, payload)
+    if etype is EventType.CUSTOMER_DATA and not any(identity.get(k) for k in _IDENTITY_IDS):
+        raise EventRejected(
+            Reason.MISSING_FIELD,
+            "CustomerData needs user_email, user_phone, externalCustomerId or user_es_contact_id",
+            "CustomerData.user_email",
+        )
+
+    received = meta.received_ms
+    max_age = config.max_browser_age_ms if incoming.source == "browser" else None
+    occurred = trusted_time(
+        incoming.client_time_ms, received, incoming.clock_offset_ms, config.max_future_ms, max_age
+    )
+    visitor = incoming.visitor_id or _identity_visitor(incoming.site_id, identity, keyring)
+    if visitor is None:
+        visitor = "v-" + secrets.token_hex(12)
+    session = incoming.session_id or sessionizer.session_for(incoming.site_id, visitor, occurred)
+    page = Page(
+        scrub_url(incoming.page.url), scrub_url(incoming.page.referrer), incoming.page.title
+    )
+    return CanonicalEvent(
+        id=event_id,
+        site_id=incoming.site_id,
+        type=etype,
+        name=str(incoming.name),
+        style=incoming.style,
+        source=incoming.source,
+        occurred_at=occurred,
+        received_at=received,
+        client_time=incoming.client_time_ms,
+        visitor_id=visitor,
+        session_id=session,
+        page=page,
+        location=body.location or location_from_url(incoming.page.url),
+        products=body.products,
+        cart_guid=body.cart_guid,
+        order_number=body.order_number,
+        category_key=body.category_key,
+        search=body.search,
+        tags=body.tags,
+        ip=meta.ip,
+        user_agent=describe_user_agent(meta.user_agent) if meta.user_agent else None,
+        payload=payload,
+        identity=identity,
+        dropped_before=incoming.dropped_before,
+        needs_cart_items=body.items_missing,
+    )
+
+
+def to_row(event: CanonicalEvent, keyring: Keyring) -> EventRow:
+    identity_enc = (
+        keyring.encrypt_json(event.identity, PURPOSE_EVENT_IDENTITY) if event.identity else None
+    )
+    return EventRow(
+        site_id=event.site_id,
+        event_id=event.id,
+        type=event.type.value,
+        occurred_at=event.occurred_at,
+        received_at=event.received_at,
+        visitor_id=event.visitor_id,
+        session_id=event.session_id,
+        contact_id=event.contact_id,
+        source=event.source,
+        cart_guid=event.cart_guid,
+        data=orjson.dumps(event.to_json()).decode(),
+        identity_enc=identity_enc,
+    )

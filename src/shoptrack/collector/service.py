@@ -1,0 +1,217 @@
+"""The collector: turns incoming events into committed rows and says what became of each."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from shoptrack.collector.enrich import Sessionizer, truncate_ip
+from shoptrack.collector.limits import Limits, check_structure, parse_json, read_body
+from shoptrack.collector.pipeline import (
+    IncomingEvent,
+    PipelineConfig,
+    RequestMeta,
+    build_event,
+    to_row,
+)
+from shoptrack.collector.sites import SiteDirectory
+from shoptrack.collector.writer import GroupCommitWriter
+from shoptrack.config import Settings
+from shoptrack.errors import EventRejected, Reason, ShoptrackError
+from shoptrack.events.model import CanonicalEvent, Product
+from shoptrack.events.types import EventType
+from shoptrack.identity.crypto import PURPOSE_REJECTED_BODY, Keyring
+from shoptrack.store.events_repo import EventLog
+from shoptrack.store.rows import EventRow, RejectedRow
+
+# What is kept of a body refused for its size: enough to see what it was.
+_KEPT_PREFIX_BYTES = 64 * 1024
+
+
+@dataclass(slots=True)
+class Rejection:
+    index: int
+    event_id: str | None
+    error: ShoptrackError
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "id": self.event_id, "error": self.error.to_dict()}
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    accepted: list[CanonicalEvent] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": len(self.accepted),
+            "ids": [event.id for event in self.accepted],
+            "rejected": [r.to_json() for r in self.rejected],
+        }
+
+
+@dataclass(slots=True)
+class Candidate:
+    """An incoming event, or the error that stopped it from becoming one, with its raw item."""
+
+    raw: Any
+    incoming: IncomingEvent | None = None
+    error: ShoptrackError | None = None
+    event_id: str | None = None
+
+
+class Collector:
+    def __init__(
+        self,
+        settings: Settings,
+        event_log: EventLog,
+        writer: GroupCommitWriter,
+        sites: SiteDirectory,
+        keyring: Keyring,
+    ) -> None:
+        self.settings = settings
+        self.event_log = event_log
+        self.writer = writer
+        self.sites = sites
+        self.keyring = keyring
+        self.sessionizer = Sessionizer(settings.session_timeout_s * 1000)
+        self.pipeline_config = PipelineConfig(
+            max_future_ms=settings.max_clock_skew_future_s * 1000,
+            max_browser_age_ms=settings.max_event_age_s * 1000,
+        )
+
+    def limits(self, max_body_bytes: int) -> Limits:
+        s = self.settings
+        return Limits(max_body_bytes, s.max_depth, s.max_list_length, s.max_string_length)
+
+    def request_meta(self, request: Request) -> RequestMeta:
+        ip: str | None = request.client.host if request.client else None
+        if self.settings.trust_proxy_headers:
+            forwarded = request.headers.get("x-forwarded-for")
+            if forwarded:
+                ip = forwarded.split(",")[0].strip()
+        return RequestMeta(
+            int(time.time() * 1000), truncate_ip(ip), request.headers.get("user-agent")
+        )
+
+    async def read_json(self, request: Request, max_bytes: int) -> tuple[Any, bytes]:
+        """The parsed, limit-checked body and its bytes.
+
+        A refusal carries what was read of the body (``error.kept_body``) so the route can
+        store it with the reason.
+        """
+        raw = b""
+        try:
+            raw = await read_body(request, max_bytes)
+            data = parse_json(raw)
+            check_structure(data, self.limits(max_bytes))
+        except ShoptrackError as error:
+            error.kept_body = raw
+            raise
+        return data, raw
+
+    async def reject_body(
+        self,
+        error: ShoptrackError,
+        raw: bytes,
+        *,
+        site_id: str | None,
+        source: str,
+        endpoint: str,
+        meta: RequestMeta,
+        event_id: str | None = None,
+    ) -> None:
+        row = self._rejected_row(
+            error, raw[:_KEPT_PREFIX_BYTES], site_id, event_id, source, endpoint, meta
+        )
+        await self.writer.submit([], [row])
+
+    def _rejected_row(
+        self,
+        error: ShoptrackError,
+        raw: bytes,
+        site_id: str | None,
+        event_id: str | None,
+        source: str,
+        endpoint: str,
+        meta: RequestMeta,
+    ) -> RejectedRow:
+        # The raw body may hold e-mails and phones: it is kept, but only encrypted.
+        return RejectedRow(
+            site_id=site_id[:64] if site_id else None,
+            event_id=event_id[:128] if event_id else None,
+            received_at=meta.received_ms,
+            source=source,
+            endpoint=endpoint,
+            code=str(error.code),
+            message=error.message[:2000],
+            field=error.field[:256] if error.field else None,
+            body_size=len(raw),
+            body_enc=self.keyring.encrypt(raw, PURPOSE_REJECTED_BODY),
+        )
+
+    async def ingest(
+        self, candidates: list[Candidate], meta: RequestMeta, *, source: str, endpoint: str
+    ) -> BatchOutcome:
+        """Build, validate and commit a batch; each event is accepted or rejected on its own."""
+        outcome = BatchOutcome()
+        rows: list[EventRow] = []
+        rejected_rows: list[RejectedRow] = []
+        site_id: str | None = None
+        for index, candidate in enumerate(candidates):
+            error = candidate.error
+            event: CanonicalEvent | None = None
+            if candidate.incoming is not None and error is None:
+                site_id = candidate.incoming.site_id
+                try:
+                    event = build_event(
+                        candidate.incoming,
+                        meta,
+                        self.pipeline_config,
+                        self.keyring,
+                        self.sessionizer,
+                    )
+                    if event.needs_cart_items:
+                        await self._take_cart_items(event, outcome.accepted)
+                except ShoptrackError as exc:
+                    error = exc
+            if event is not None:
+                outcome.accepted.append(event)
+                rows.append(to_row(event, self.keyring))
+                continue
+            assert error is not None
+            outcome.rejected.append(Rejection(index, candidate.event_id, error))
+            raw = orjson.dumps(candidate.raw, option=orjson.OPT_NON_STR_KEYS)
+            incoming_site = candidate.incoming.site_id if candidate.incoming else site_id
+            rejected_rows.append(
+                self._rejected_row(
+                    error, raw, incoming_site, candidate.event_id, source, endpoint, meta
+                )
+            )
+        await self.writer.submit(rows, rejected_rows)
+        return outcome
+
+    async def _take_cart_items(self, event: CanonicalEvent, earlier: list[CanonicalEvent]) -> None:
+        guid = event.cart_guid
+        for previous in reversed(earlier):
+            if previous.type is EventType.STATUS_CART and previous.cart_guid == guid:
+                event.products = [Product.from_json(p.to_json()) for p in previous.products]
+                return
+        assert guid is not None
+        stored = await asyncio.get_running_loop().run_in_executor(
+            None, self.event_log.cart_by_guid, event.site_id, guid
+        )
+        if stored is None:
+            raise EventRejected(
+                Reason.MISSING_FIELD,
+                f"PurchasedItems has no items and no earlier StatusCart has GUID {guid[:64]!r}: "
+                "send the purchased items",
+                "PurchasedItems",
+            )
+        event.products = [Product.from_json(p) for p in orjson.loads(stored)["products"]]

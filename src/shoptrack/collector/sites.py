@@ -1,0 +1,78 @@
+"""Cached answers to "does this site exist?" and "whose API key is this?".
+
+The hot path must not query the database for these on every request; a short negative TTL
+lets a site created by the CLI in another process start working within seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+
+from starlette.datastructures import Headers
+
+from shoptrack.store.sites_repo import SiteRepository
+
+_NEGATIVE_TTL_S = 3.0
+_KEY_TTL_S = 60.0
+
+
+class SiteDirectory:
+    def __init__(self, repo: SiteRepository) -> None:
+        self._repo = repo
+        self._known: set[str] = set()
+        self._missing: dict[str, float] = {}
+        self._keys: dict[str, tuple[str | None, float]] = {}
+
+    async def exists(self, site_id: str) -> bool:
+        if site_id in self._known:
+            return True
+        missing_since = self._missing.get(site_id)
+        if missing_since is not None and time.monotonic() - missing_since < _NEGATIVE_TTL_S:
+            return False
+        site = await asyncio.get_running_loop().run_in_executor(None, self._repo.get, site_id)
+        if site is None:
+            if len(self._missing) > 10_000:
+                self._missing.clear()
+            self._missing[site_id] = time.monotonic()
+            return False
+        self._known.add(site_id)
+        self._missing.pop(site_id, None)
+        return True
+
+    async def site_for_key(self, key: str) -> str | None:
+        cached = self._keys.get(key)
+        if cached is not None and time.monotonic() - cached[1] < _KEY_TTL_S:
+            return cached[0]
+        site_id = await asyncio.get_running_loop().run_in_executor(
+            None, self._repo.site_for_key, key
+        )
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[key] = (site_id, time.monotonic())
+        return site_id
+
+
+def api_key_from_headers(headers: Headers) -> str | None:
+    """The key from ``Authorization: Bearer KEY`` or ``Basic base64(user:KEY)``.
+
+    Real plugins send ``Basic :KEY`` (empty user); a key given as the user with an empty
+    password is accepted too.
+    """
+    value = headers.get("authorization")
+    if not value:
+        return None
+    scheme, _, credentials = value.strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer":
+        return credentials or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user, _, password = decoded.partition(":")
+        return password or user or None
+    return None

@@ -1,0 +1,115 @@
+"""Group commit: concurrent requests share one transaction, and each is answered after it.
+
+Requests hand their rows to :meth:`GroupCommitWriter.submit` and wait. One writer task takes
+everything pending, commits it in a single transaction on a dedicated thread, then wakes all
+the requests in that group. While a commit runs, new requests queue up for the next one, so
+the batch size follows the load by itself; ``commit_interval`` adds a short wait to gather a
+larger group when the writer was idle. A failed commit fails every request of its group (the
+client retries; nothing was acknowledged), never only some of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from shoptrack.errors import Unavailable
+from shoptrack.store.events_repo import EventLog
+from shoptrack.store.rows import EventRow, RejectedRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Pending:
+    rows: list[EventRow]
+    rejected: list[RejectedRow]
+    done: asyncio.Future[None]
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.size = len(self.rows) + len(self.rejected)
+
+
+class GroupCommitWriter:
+    def __init__(self, log_store: EventLog, commit_interval_s: float, max_events: int) -> None:
+        self._store = log_store
+        self._interval = commit_interval_s
+        self._max_events = max_events
+        self._pending: deque[_Pending] = deque()
+        self._pending_size = 0
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shoptrack-commit")
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.commits = 0
+        self.committed_rows = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
+
+    async def submit(self, rows: list[EventRow], rejected: list[RejectedRow]) -> None:
+        """Return once the rows are committed; raise Unavailable if they could not be."""
+        if not rows and not rejected:
+            return
+        if self._closing or self._task is None:
+            raise Unavailable("the server is shutting down")
+        item = _Pending(rows, rejected, asyncio.get_running_loop().create_future())
+        self._pending.append(item)
+        self._pending_size += item.size
+        self._wakeup.set()
+        await asyncio.shield(item.done)
+
+    async def close(self) -> None:
+        """Commit what is pending, then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        self._executor.shutdown(wait=True)
+
+    def _take_group(self) -> list[_Pending]:
+        group: list[_Pending] = []
+        size = 0
+        while self._pending and (not group or size + self._pending[0].size <= self._max_events):
+            item = self._pending.popleft()
+            group.append(item)
+            size += item.size
+        self._pending_size -= size
+        if not self._pending:
+            self._wakeup.clear()
+        return group
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                continue
+            if self._interval > 0 and self._pending_size < self._max_events and not self._closing:
+                await asyncio.sleep(self._interval)
+            group = self._take_group()
+            rows = [r for item in group for r in item.rows]
+            rejected = [r for item in group for r in item.rejected]
+            try:
+                await loop.run_in_executor(self._executor, self._store.append, rows, rejected)
+            except Exception as exc:
+                log.error(
+                    "commit of %d events failed: %s", len(rows) + len(rejected), type(exc).__name__
+                )
+                failure = Unavailable(f"the event store is unavailable ({type(exc).__name__})")
+                for item in group:
+                    if not item.done.done():
+                        item.done.set_exception(failure)
+                continue
+            self.commits += 1
+            self.committed_rows += len(rows)
+            for item in group:
+                if not item.done.done():
+                    item.done.set_result(None)

@@ -1,0 +1,60 @@
+"""All settings in one place: environment variables with the ``SHOPTRACK_`` prefix.
+
+Every field here is documented in ``shoptrack.example.env`` at the repository root; a test
+fails when one is missing there, so the example stays the complete reference.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOPTRACK_", env_file=None, extra="ignore")
+
+    # --- server and storage -------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    database_url: str = "sqlite:///./shoptrack.db"
+    public_url: str | None = None
+    sqlite_synchronous: str = "FULL"
+    key_file: Path = Path("./shoptrack.keys")
+    encryption_keys: str | None = None
+    trust_proxy_headers: bool = False
+    log_level: str = "info"
+    event_path: str = "/webevent"
+
+    # --- group commit -------------------------------------------------------------------
+    commit_interval_ms: float = Field(2.0, ge=0, le=1000)
+    commit_max_events: int = Field(2000, ge=1, le=100_000)
+
+    # --- input limits -------------------------------------------------------------------
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    max_import_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    max_events_per_batch: int = Field(100, ge=1)
+    max_import_events: int = Field(1000, ge=1)
+    max_string_length: int = Field(4096, ge=64)
+    max_depth: int = Field(12, ge=2, le=64)
+    max_list_length: int = Field(1000, ge=1)
+
+    # --- enrichment ---------------------------------------------------------------------
+    max_clock_skew_future_s: int = Field(300, ge=0)
+    max_event_age_s: int = Field(7 * 24 * 3600, ge=0)
+    session_timeout_s: int = Field(30 * 60, ge=60)
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _check_synchronous(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError("must be one of OFF, NORMAL, FULL, EXTRA")
+        return upper
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The canonical event model and one adapter per wire shape."""

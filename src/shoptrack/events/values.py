@@ -1,0 +1,159 @@
+"""Parsing of the loosely typed values real shops send: prices, quantities, flags, tags."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from shoptrack.errors import EventRejected, Reason
+
+_CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "₴": "UAH", "zł": "PLN", "₽": "RUB"}
+_SYMBOLS_PATTERN = "|".join(re.escape(s) for s in _CURRENCY_SYMBOLS)
+_PRICE_RE = re.compile(
+    rf"^\s*(?P<pre>[A-Za-z]{{3}}|{_SYMBOLS_PATTERN})?\s*"
+    r"(?P<num>[+-]?\d[\d\s\u00a0.,']*)\s*"
+    rf"(?P<post>[A-Za-z]{{3}}|{_SYMBOLS_PATTERN}|[^\d\s]{{1,4}})?\s*$"
+)
+
+_TRUE_STRINGS = frozenset({"1", "true", "yes", "y", "on", "in stock", "instock", "in_stock"})
+_FALSE_STRINGS = frozenset(
+    {"0", "false", "no", "n", "off", "out of stock", "outofstock", "out_of_stock"}
+)
+
+
+def _invalid(field: str, message: str) -> EventRejected:
+    return EventRejected(Reason.INVALID_VALUE, f"{field}: {message}", field)
+
+
+def _number_from_text(text: str) -> float | None:
+    """Read '1 234,50', '1,234.50', '1.234,50' or '450.00' as a number."""
+    digits = text.replace(" ", "").replace("\u00a0", "").replace("'", "")
+    last_dot, last_comma = digits.rfind("."), digits.rfind(",")
+    if last_dot >= 0 and last_comma >= 0:
+        decimal = "." if last_dot > last_comma else ","
+        thousands = "," if decimal == "." else "."
+        digits = digits.replace(thousands, "").replace(decimal, ".")
+    elif last_comma >= 0:
+        # A lone comma group of three digits is a thousands separator, otherwise a decimal one.
+        decimals = len(digits) - last_comma - 1
+        if digits.count(",") > 1 or decimals == 3:
+            digits = digits.replace(",", "")
+        else:
+            digits = digits.replace(",", ".")
+    elif digits.count(".") > 1:
+        digits = digits.replace(".", "")
+    try:
+        return float(digits)
+    except ValueError:
+        return None
+
+
+def parse_price(value: Any, field: str) -> tuple[float | None, str | None]:
+    """A price as (amount, currency): 201.95, "450.00", "754 USD", "$15", "" (absent)."""
+    if value is None or value == "":
+        return None, None
+    if isinstance(value, bool):
+        raise _invalid(field, "expected a price, got a boolean")
+    if isinstance(value, int | float):
+        amount = float(value)
+        currency = None
+    elif isinstance(value, str):
+        match = _PRICE_RE.match(value)
+        amount_or_none = _number_from_text(match.group("num")) if match else None
+        if match is None or amount_or_none is None:
+            raise _invalid(field, f"cannot read {value[:40]!r} as a price")
+        amount = amount_or_none
+        code = match.group("pre") or match.group("post")
+        currency = _CURRENCY_SYMBOLS.get(code, code.upper()) if code else None
+    else:
+        raise _invalid(field, f"expected a number or a string, got {type(value).__name__}")
+    if not math.isfinite(amount) or amount < 0:
+        raise _invalid(field, "a price must be a finite number of zero or more")
+    return round(amount, 6), currency
+
+
+def parse_quantity(value: Any, field: str) -> float | int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise _invalid(field, "expected a quantity, got a boolean")
+    number: float | None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        number = _number_from_text(value.strip()) if value.strip() else None
+        if number is None:
+            raise _invalid(field, f"cannot read {value[:40]!r} as a quantity")
+    else:
+        raise _invalid(field, f"expected a number or a string, got {type(value).__name__}")
+    if not math.isfinite(number) or number < 0:
+        raise _invalid(field, "a quantity must be a finite number of zero or more")
+    return int(number) if number.is_integer() else number
+
+
+def parse_flag(value: Any, field: str) -> bool | None:
+    """isInStock / isFound: 1, "1", 0, "0", true, false, "true", "" (absent)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE_STRINGS:
+            return True
+        if lowered in _FALSE_STRINGS:
+            return False
+    raise _invalid(field, f"expected 1, 0, true or false, got {str(value)[:40]!r}")
+
+
+def parse_currency(value: Any, field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(field, "expected a currency code such as USD")
+    text = value.strip()
+    return _CURRENCY_SYMBOLS.get(text, text.upper())
+
+
+def parse_key(value: Any, field: str, *, required: bool) -> str | None:
+    """Identifiers (productKey, GUID, OrderNumber…) arrive as strings or numbers."""
+    if isinstance(value, bool):
+        raise _invalid(field, "expected a string, got a boolean")
+    if isinstance(value, int | float) and math.isfinite(value):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if value is None or value == "":
+        if required:
+            raise EventRejected(Reason.MISSING_FIELD, f"{field} is required", field)
+        return None
+    raise _invalid(field, f"expected a string, got {type(value).__name__}")
+
+
+def tag_values(value: Any) -> list[str]:
+    """A tag's values as a list of strings, whatever shape they came in."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for item in items:
+        if item is None or isinstance(item, dict | list):
+            continue
+        if isinstance(item, bool):
+            out.append("1" if item else "0")
+        elif isinstance(item, float) and item.is_integer():
+            out.append(str(int(item)))
+        else:
+            out.append(str(item))
+    return out
+
+
+def normalize_tags(value: Any, field: str) -> dict[str, list[str]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _invalid(field, "expected an object of tag name to values")
+    return {str(name): tag_values(values) for name, values in value.items()}

@@ -1,0 +1,1 @@
+"""Contacts, visitor links and the encryption of personal data."""

@@ -1,0 +1,1 @@
+"""Storage: engine by URL, tables, Alembic migrations and repositories."""
