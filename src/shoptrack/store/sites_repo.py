@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from shoptrack.errors import Reason, ShoptrackError
@@ -62,10 +62,10 @@ class SiteRepository:
             return self._insert_key(conn, site_id, int(time.time() * 1000))
 
     @staticmethod
-    def _insert_key(conn: object, site_id: str, now: int) -> str:
+    def _insert_key(conn: Connection, site_id: str, now: int) -> str:
         key = API_KEY_PREFIX + secrets.token_urlsafe(32)
         conn.execute(
-            api_keys.insert().values(  # type: ignore[attr-defined]
+            api_keys.insert().values(
                 key_hash=hash_api_key(key), site_id=site_id, prefix=key[:10], created_at=now
             )
         )
