@@ -144,10 +144,12 @@ def events_tail(
     try:
         cursor = event_log.last_seq()
         if last > 0:
+            # Sequence numbers can have gaps (PostgreSQL spends one per ignored duplicate),
+            # so without a site this shows at most, not exactly, the last N.
             recent = (
                 event_log.query(site, limit=last)
                 if site
-                else list(reversed(event_log.after(max(cursor - last, 0), limit=last)))
+                else event_log.after(max(cursor - last, 0), limit=last)
             )
             for _, data in sorted(recent):
                 typer.echo(data)
