@@ -52,10 +52,8 @@ def migrated_engine(url: str) -> Engine:
 
 
 def empty_all_tables(engine: Engine) -> None:
+    # DELETE rather than TRUNCATE: on these small test tables it is ~100x faster on
+    # PostgreSQL, and no test depends on sequence values starting again from 1.
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(metadata.sorted_tables):
-                conn.execute(table.delete())
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -29,12 +30,20 @@ class ServerProcess:
         self.extra_env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"server-{self.port}.log"
+        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 30.0, *, new_port: bool = False) -> None:
+        """Start (or start again, on the same database) and wait until healthy.
+
+        ``new_port`` restarts on a fresh port: the old one, free since the kill, may have been
+        taken meanwhile by any other process on the machine (parallel test runs do that).
+        """
+        if new_port:
+            self.port = free_port()
         env = {
             **os.environ,
             **self.extra_env,
@@ -42,7 +51,9 @@ class ServerProcess:
             "SHOPTRACK_KEY_FILE": str(self.workdir / "shoptrack.keys"),
             "SHOPTRACK_LOG_LEVEL": "warning",
         }
-        log = self.log_path.open("ab")
+        self._close_log()
+        # One log for every start, so a failure message shows what happened before a restart.
+        log = self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "shoptrack", "serve", "--port", str(self.port)],
             cwd=self.workdir,
@@ -53,20 +64,23 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(f"server exited: {self.log_tail()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
+        # A server that never became healthy must not outlive the test that started it.
+        self.kill()
+        raise RuntimeError(f"server did not start: {self.log_tail()}")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hook runs, as in a crash."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
+        self._close_log()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -75,3 +89,14 @@ class ServerProcess:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._close_log()
+
+    def log_tail(self, chars: int = 2000) -> str:
+        if not self.log_path.exists():
+            return "(no server log)"
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None

@@ -21,13 +21,19 @@ from shoptrack.identity.crypto import PURPOSE_REJECTED_BODY
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 SiteId = Annotated[str, Depends(require_site)]
+# Cursors and times are compared with BIGINT columns: larger values are client errors.
+MAX_BIGINT = 2**63 - 1
 
 
 def parse_since(value: str | None) -> int | None:
     """``since`` as ISO 8601 (``2026-11-27``, ``2026-11-27T10:00:00Z``) or epoch ms."""
     if value is None or value == "":
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
+        if len(value) > 18:
+            raise ShoptrackError(
+                Reason.INVALID_VALUE, "since: milliseconds since 1970 out of range", "since"
+            )
         return int(value)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -47,19 +53,28 @@ async def list_events(
     request: Request,
     site_id: SiteId,
     type: Annotated[str | None, Query(description="event type, e.g. ProductPage")] = None,
-    visitor_id: str | None = None,
+    visitor_id: Annotated[str | None, Query(max_length=128)] = None,
     since: Annotated[str | None, Query(description="ISO 8601 time or epoch ms")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(description="cursor from next_before")] = None,
+    before: Annotated[
+        int | None, Query(ge=0, le=MAX_BIGINT, description="cursor from next_before")
+    ] = None,
 ) -> Response:
     event_type = None
-    if type is not None:
+    # An empty filter (``?type=&visitor_id=``, as a filter form sends it) is no filter.
+    visitor_id = visitor_id or None
+    if type:
         parsed = parse_event_type(type)
         if parsed is None:
             raise ShoptrackError(
                 Reason.INVALID_VALUE, f"type: {type[:40]!r} is not an event type", "type"
             )
         event_type = parsed.value
+    if visitor_id is not None and "\x00" in visitor_id:
+        # No visitor id holds NUL (the collector refuses it), and PostgreSQL cannot compare it.
+        raise ShoptrackError(
+            Reason.INVALID_VALUE, "visitor_id: must not contain NUL characters", "visitor_id"
+        )
     since_ms = parse_since(since)
     rows = await run_in_threadpool(
         request.app.state.services.event_log.query,
@@ -84,7 +99,9 @@ async def import_events(request: Request, site_id: SiteId) -> Response:
     meta = collector.request_meta(request)
     settings = collector.settings
     try:
-        body, _ = await collector.read_json(request, settings.max_import_body_bytes)
+        body, _ = await collector.read_json(
+            request, settings.max_import_body_bytes, settings.max_import_events
+        )
         items = body.get("events") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise ShoptrackError(Reason.MISSING_FIELD, "events must be a list of events", "events")
@@ -117,7 +134,7 @@ async def list_rejected(
     request: Request,
     site_id: SiteId,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: int | None = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
 ) -> Response:
     services = request.app.state.services
     rows = await run_in_threadpool(services.event_log.rejected, site_id, limit, before)

@@ -21,6 +21,9 @@ class Limits:
     max_depth: int
     max_list_length: int
     max_string_length: int
+    # A batch's top-level ``events`` list has its own limit (answered 413) instead of the list
+    # length, so that neither limit hides the other.
+    max_events: int | None = None
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
@@ -82,17 +85,25 @@ def check_structure(value: Any, limits: Limits) -> None:
                     )
                 stack.append((child, f"{path}.{key}" if path else key, depth + 1))
         elif isinstance(node, list):
-            if depth > limits.max_depth:
-                raise LimitExceeded(
-                    Reason.TOO_DEEP,
-                    f"{path or 'body'} is nested deeper than {limits.max_depth} levels",
-                    path or None,
-                )
-            if len(node) > limits.max_list_length:
+            if path == "events" and limits.max_events is not None:
+                if len(node) > limits.max_events:
+                    raise LimitExceeded(
+                        Reason.TOO_MANY_EVENTS,
+                        f"{len(node)} events in one request; the limit is {limits.max_events}",
+                        "events",
+                        413,
+                    )
+            elif len(node) > limits.max_list_length:
                 raise LimitExceeded(
                     Reason.LIST_TOO_LONG,
                     f"{path or 'body'} has {len(node)} "
                     f"items; the limit is {limits.max_list_length}",
+                    path or None,
+                )
+            if depth > limits.max_depth:
+                raise LimitExceeded(
+                    Reason.TOO_DEEP,
+                    f"{path or 'body'} is nested deeper than {limits.max_depth} levels",
                     path or None,
                 )
             for index, child in enumerate(node):

@@ -17,6 +17,7 @@ from shoptrack.collector.enrich import (
     Sessionizer,
     describe_user_agent,
     location_from_url,
+    scrub_text,
     scrub_url,
     trusted_time,
 )
@@ -25,6 +26,7 @@ from shoptrack.events.identity import extract_identity, identity_from_general
 from shoptrack.events.model import CanonicalEvent, Page
 from shoptrack.events.normalize import normalize_payload
 from shoptrack.events.types import SERVER_ONLY_TYPES, EventType, parse_event_type
+from shoptrack.events.values import parse_key
 from shoptrack.identity.crypto import PURPOSE_EVENT_IDENTITY, Keyring
 from shoptrack.store.rows import EventRow
 
@@ -77,6 +79,13 @@ def _event_id(value: Any, field_name: str) -> str:
             field_name,
         )
     return value
+
+
+def _general_location(general: Any) -> str | None:
+    """``s_location`` of the GeneralInfo the tracker sends beside the payload, if any."""
+    if not isinstance(general, dict):
+        return None
+    return parse_key(general.get("s_location"), "general.s_location", required=False)
 
 
 def _identity_visitor(site_id: str, identity: dict[str, Any], keyring: Keyring) -> str | None:
@@ -132,7 +141,9 @@ def build_event(
         visitor = "v-" + secrets.token_hex(12)
     session = incoming.session_id or sessionizer.session_for(incoming.site_id, visitor, occurred)
     page = Page(
-        scrub_url(incoming.page.url), scrub_url(incoming.page.referrer), incoming.page.title
+        scrub_url(incoming.page.url),
+        scrub_url(incoming.page.referrer),
+        scrub_text(incoming.page.title),
     )
     return CanonicalEvent(
         id=event_id,
@@ -147,7 +158,9 @@ def build_event(
         visitor_id=visitor,
         session_id=session,
         page=page,
-        location=body.location or location_from_url(incoming.page.url),
+        location=body.location
+        or _general_location(incoming.general)
+        or location_from_url(incoming.page.url),
         products=body.products,
         cart_guid=body.cart_guid,
         order_number=body.order_number,

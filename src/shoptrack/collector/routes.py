@@ -63,6 +63,17 @@ def batch_response(
     return json_response(body, 400, headers)
 
 
+def _site_named_in(raw: bytes, *path: str) -> str | None:
+    """The site id a refused body names, when it can be read: the refusal is listed there."""
+    try:
+        value: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def collector_of(request: Request) -> Collector:
     collector: Collector = request.app.state.services.collector
     return collector
@@ -95,7 +106,10 @@ async def webevent(request: Request) -> Response:
     site_id: str | None = None
     raw = b""
     try:
-        body, raw = await collector.read_json(request, collector.settings.max_body_bytes)
+        settings = collector.settings
+        body, raw = await collector.read_json(
+            request, settings.max_body_bytes, settings.max_events_per_batch
+        )
         if isinstance(body, dict) and isinstance(body.get("site_id"), str):
             site_id = body["site_id"]
         site_id, candidates, _envelope = read_webevent(
@@ -108,6 +122,8 @@ async def webevent(request: Request) -> Response:
         outcome = await collector.ingest(candidates, meta, source="browser", endpoint="webevent")
     except ShoptrackError as error:
         error.kept_body = error.kept_body or raw
+        # A body refused as a whole (too deep, too long…) is still the named site's to see.
+        site_id = site_id or _site_named_in(error.kept_body, "site_id")
         return await _refuse(
             collector,
             error,
@@ -130,6 +146,7 @@ async def rest_v2(request: Request) -> Response:
     meta = collector.request_meta(request)
     raw = b""
     site_id: str | None = None
+    key_site: str | None = None
     try:
         key = api_key_from_headers(request.headers)
         key_site = await collector.sites.site_for_key(key) if key else None
@@ -150,6 +167,7 @@ async def rest_v2(request: Request) -> Response:
         outcome = await collector.ingest([candidate], meta, source="rest", endpoint="api/v2")
     except ShoptrackError as error:
         error.kept_body = error.kept_body or raw
+        site_id = site_id or key_site or _site_named_in(error.kept_body, "GeneralInfo", "siteId")
         return await _refuse(
             collector, error, meta, site_id=site_id, source="rest", endpoint="api/v2"
         )

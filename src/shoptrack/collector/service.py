@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from shoptrack.collector.enrich import Sessionizer, truncate_ip
+from shoptrack.collector.enrich import Sessionizer, truncate_ip, warm_up
 from shoptrack.collector.limits import Limits, check_structure, parse_json, read_body
 from shoptrack.collector.pipeline import (
     IncomingEvent,
@@ -31,6 +31,14 @@ from shoptrack.store.rows import EventRow, RejectedRow
 
 # What is kept of a body refused for its size: enough to see what it was.
 _KEPT_PREFIX_BYTES = 64 * 1024
+
+
+def _storable(text: str | None, max_len: int) -> str | None:
+    """Client text fit for a text column: bounded, and without NUL (PostgreSQL refuses it).
+
+    A rejection must always be storable, whatever the refused body held.
+    """
+    return text.replace("\x00", "\ufffd")[:max_len] if text else None
 
 
 @dataclass(slots=True)
@@ -64,6 +72,8 @@ class Candidate:
     incoming: IncomingEvent | None = None
     error: ShoptrackError | None = None
     event_id: str | None = None
+    # The site it was sent for, when known: a rejection is listed to that site.
+    site_id: str | None = None
 
 
 class Collector:
@@ -85,10 +95,13 @@ class Collector:
             max_future_ms=settings.max_clock_skew_future_s * 1000,
             max_browser_age_ms=settings.max_event_age_s * 1000,
         )
+        warm_up()  # built with the services, off the event loop
 
-    def limits(self, max_body_bytes: int) -> Limits:
+    def limits(self, max_body_bytes: int, max_events: int | None = None) -> Limits:
         s = self.settings
-        return Limits(max_body_bytes, s.max_depth, s.max_list_length, s.max_string_length)
+        return Limits(
+            max_body_bytes, s.max_depth, s.max_list_length, s.max_string_length, max_events
+        )
 
     def request_meta(self, request: Request) -> RequestMeta:
         ip: str | None = request.client.host if request.client else None
@@ -100,8 +113,10 @@ class Collector:
             int(time.time() * 1000), truncate_ip(ip), request.headers.get("user-agent")
         )
 
-    async def read_json(self, request: Request, max_bytes: int) -> tuple[Any, bytes]:
-        """The parsed, limit-checked body and its bytes.
+    async def read_json(
+        self, request: Request, max_bytes: int, max_events: int | None = None
+    ) -> tuple[Any, bytes]:
+        """The parsed, limit-checked body and its bytes (``max_events``: a batch's limit).
 
         A refusal carries what was read of the body (``error.kept_body``) so the route can
         store it with the reason.
@@ -110,7 +125,7 @@ class Collector:
         try:
             raw = await read_body(request, max_bytes)
             data = parse_json(raw)
-            check_structure(data, self.limits(max_bytes))
+            check_structure(data, self.limits(max_bytes, max_events))
         except ShoptrackError as error:
             error.kept_body = raw
             raise
@@ -144,14 +159,14 @@ class Collector:
     ) -> RejectedRow:
         # The raw body may hold e-mails and phones: it is kept, but only encrypted.
         return RejectedRow(
-            site_id=site_id[:64] if site_id else None,
-            event_id=event_id[:128] if event_id else None,
+            site_id=_storable(site_id, 64),
+            event_id=_storable(event_id, 128),
             received_at=meta.received_ms,
             source=source,
             endpoint=endpoint,
             code=str(error.code),
-            message=error.message[:2000],
-            field=error.field[:256] if error.field else None,
+            message=_storable(error.message, 2000) or "",
+            field=_storable(error.field, 256),
             body_size=len(raw),
             body_enc=self.keyring.encrypt(raw, PURPOSE_REJECTED_BODY),
         )
@@ -170,15 +185,17 @@ class Collector:
             if candidate.incoming is not None and error is None:
                 site_id = candidate.incoming.site_id
                 try:
-                    event = build_event(
+                    built = build_event(
                         candidate.incoming,
                         meta,
                         self.pipeline_config,
                         self.keyring,
                         self.sessionizer,
                     )
-                    if event.needs_cart_items:
-                        await self._take_cart_items(event, outcome.accepted)
+                    if built.needs_cart_items:
+                        await self._take_cart_items(built, outcome.accepted)
+                    # Only now: a purchase whose cart is unknown is rejected, not stored empty.
+                    event = built
                 except ShoptrackError as exc:
                     error = exc
             if event is not None:
@@ -188,7 +205,9 @@ class Collector:
             assert error is not None
             outcome.rejected.append(Rejection(index, candidate.event_id, error))
             raw = orjson.dumps(candidate.raw, option=orjson.OPT_NON_STR_KEYS)
-            incoming_site = candidate.incoming.site_id if candidate.incoming else site_id
+            incoming_site = (
+                candidate.incoming.site_id if candidate.incoming else candidate.site_id or site_id
+            )
             rejected_rows.append(
                 self._rejected_row(
                     error, raw, incoming_site, candidate.event_id, source, endpoint, meta

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import time
 
 from starlette.datastructures import Headers
@@ -71,7 +70,7 @@ def api_key_from_headers(headers: Headers) -> str | None:
     if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError; so is non-ASCII
             return None
         user, _, password = decoded.partition(":")
         return password or user or None

@@ -39,6 +39,19 @@ def _optional_text(obj: dict[str, Any], key: str, path: str, max_len: int = 128)
         raise ShoptrackError(
             Reason.INVALID_VALUE, f"{path}: expected a string of at most {max_len} characters", path
         )
+    if "\x00" in value:
+        # Stored in text columns, and PostgreSQL text cannot hold NUL.
+        raise ShoptrackError(Reason.INVALID_VALUE, f"{path}: must not contain NUL characters", path)
+    return value
+
+
+def _site_id(obj: dict[str, Any], key: str, path: str) -> str | None:
+    """A site id, refused early when no site could have it (the rule of ``sites create``)."""
+    value = _optional_text(obj, key, path, 64)
+    if value is not None and not all(c.isalnum() or c in "-_" for c in value):
+        raise ShoptrackError(
+            Reason.INVALID_VALUE, f"{path}: a site id is 1-64 letters, digits, '-' or '_'", path
+        )
     return value
 
 
@@ -76,7 +89,7 @@ def read_webevent(
     """
     if not isinstance(body, dict):
         raise ShoptrackError(Reason.INVALID_BODY, "the body must be a JSON object", None)
-    site_id = _optional_text(body, "site_id", "site_id", 64)
+    site_id = _site_id(body, "site_id", "site_id")
     if site_id is None:
         raise ShoptrackError(Reason.MISSING_FIELD, "site_id is required", "site_id")
     events = body.get("events")
@@ -103,7 +116,7 @@ def read_webevent(
     candidates: list[Candidate] = []
     for index, item in enumerate(events):
         path = f"events[{index}]"
-        candidate = Candidate(raw=item)
+        candidate = Candidate(raw=item, site_id=site_id)
         try:
             if not isinstance(item, dict):
                 raise EventRejected(Reason.INVALID_BODY, f"{path}: expected an event object", path)
@@ -163,14 +176,14 @@ def _rest_event_id(general: dict[str, Any], site_id: str, body: Any) -> Any:
 
 def read_rest_event(body: Any, *, site_id_from_key: str | None, authenticated: bool) -> Candidate:
     """One server-side event (platform-notes §1) as a candidate; envelope errors included."""
-    candidate = Candidate(raw=body)
+    candidate = Candidate(raw=body, site_id=site_id_from_key)
     try:
         if not isinstance(body, dict):
             raise EventRejected(Reason.INVALID_BODY, "the body must be a JSON object", None)
         general = body.get("GeneralInfo")
         if not isinstance(general, dict):
             raise EventRejected(Reason.MISSING_FIELD, "GeneralInfo is required", "GeneralInfo")
-        site_id = _optional_text(general, "siteId", "GeneralInfo.siteId", 64)
+        site_id = _site_id(general, "siteId", "GeneralInfo.siteId")
         if site_id_from_key is not None:
             if site_id is not None and site_id != site_id_from_key:
                 raise Forbidden("GeneralInfo.siteId names another site than the API key's")
@@ -179,6 +192,7 @@ def read_rest_event(body: Any, *, site_id_from_key: str | None, authenticated: b
             raise EventRejected(
                 Reason.MISSING_FIELD, "GeneralInfo.siteId is required", "GeneralInfo.siteId"
             )
+        candidate.site_id = site_id
         if general.get("eventName") in (None, ""):
             raise EventRejected(
                 Reason.MISSING_FIELD, "GeneralInfo.eventName is required", "GeneralInfo.eventName"

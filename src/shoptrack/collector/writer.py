@@ -61,7 +61,9 @@ class GroupCommitWriter:
         self._pending.append(item)
         self._pending_size += item.size
         self._wakeup.set()
-        await asyncio.shield(item.done)
+        # Not shielded: a request cancelled while it waits (its client left) cancels only its
+        # own future; the writer skips it when answering and commits its rows all the same.
+        await item.done
 
     async def close(self) -> None:
         """Commit what is pending, then stop."""
@@ -86,14 +88,19 @@ class GroupCommitWriter:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await self._wakeup.wait()
             if not self._pending:
                 if self._closing:
                     return
+                # Idle: wait for a request, then give concurrent ones a moment to join it.
+                # Under load this branch is not taken: the requests that arrived during a
+                # commit make the next group, committed as soon as the previous one is done.
                 self._wakeup.clear()
-                continue
-            if self._interval > 0 and self._pending_size < self._max_events and not self._closing:
-                await asyncio.sleep(self._interval)
+                await self._wakeup.wait()
+                if not self._pending:
+                    continue
+                gather = self._interval > 0 and not self._closing
+                if gather and self._pending_size < self._max_events:
+                    await asyncio.sleep(self._interval)
             group = self._take_group()
             rows = [r for item in group for r in item.rows]
             rejected = [r for item in group for r in item.rejected]

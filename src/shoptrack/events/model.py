@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from shoptrack.events.types import EventType
@@ -13,8 +14,13 @@ def iso_ms(epoch_ms: int | None) -> str | None:
     """Milliseconds since the epoch as an ISO 8601 UTC timestamp with milliseconds."""
     if epoch_ms is None:
         return None
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+    return _iso_second(epoch_ms // 1000) + f"{epoch_ms % 1000:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _iso_second(epoch_s: int) -> str:
+    """``2026-11-27T10:00:00.`` for a second; cached, as the events of a second share it."""
+    return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 @dataclass(slots=True)

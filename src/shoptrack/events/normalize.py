@@ -10,6 +10,7 @@ did not foresee but that carries the same fields is read the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from shoptrack.errors import EventRejected, Reason
@@ -44,6 +45,8 @@ _PRODUCT_FIELDS = frozenset(
         "tags",
     )
 )
+# The GUID is stored in the event log's ``cart_guid`` column (String(128)).
+MAX_GUID_LENGTH = 128
 _ENVELOPE_KEYS = frozenset({"generalinfo", "tags", "guid", "ordernumber", "s_location"})
 
 
@@ -60,23 +63,46 @@ class NormalizedBody:
 
 
 def pick(obj: dict[str, Any], names: tuple[str, ...]) -> tuple[str | None, Any]:
-    """The first of ``names`` present in ``obj`` (case-insensitively) as (key, value)."""
+    """The first of ``names`` present in ``obj`` (case-insensitively) as (key, value).
+
+    Among keys that differ only in case, the last one in ``obj`` is taken.
+    """
     for name in names:
         if name in obj:
             return name, obj[name]
-    lowered = {k.lower(): k for k in obj}
-    for name in names:
-        key = lowered.get(name.lower())
-        if key is not None:
-            return key, obj[key]
-    return None, None
+    # Case-insensitive: one pass over the keys (this runs for every absent optional field).
+    try:
+        rank = _lowered_rank(names)
+    except TypeError:  # names not hashable
+        rank = _lowered_rank.__wrapped__(names)
+    best = len(names)
+    found: str | None = None
+    for key in obj:
+        index = rank.get(key.lower())
+        if index is not None and index <= best:
+            best, found = index, key
+    if found is None:
+        return None, None
+    return found, obj[found]
+
+
+@lru_cache(maxsize=512)
+def _lowered_rank(names: tuple[str, ...]) -> dict[str, int]:
+    """Each lower-cased name's position in ``names`` (its first one)."""
+    rank: dict[str, int] = {}
+    for index, name in enumerate(names):
+        rank.setdefault(name.lower(), index)
+    return rank
 
 
 def _path(base: str, key: str) -> str:
     return f"{base}.{key}" if base else key
 
 
-def read_product(item: Any, path: str, etype: EventType) -> Product:
+def read_product(
+    item: Any, path: str, etype: EventType, tags: dict[str, list[str]] | None = None
+) -> Product:
+    """One product; a ``Tags`` object inside it is merged into ``tags`` (the event's tags)."""
     if not isinstance(item, dict):
         raise EventRejected(Reason.INVALID_VALUE, f"{path}: expected a product object", path)
     key_name, key_value = pick(item, KEY_NAMES)
@@ -95,6 +121,10 @@ def read_product(item: Any, path: str, etype: EventType) -> Product:
         lowered = name.lower()
         if lowered.startswith("tag_") or lowered.startswith("tags_"):
             attributes[name.split("_", 1)[1]] = tag_values(value)
+        elif lowered == "tags":
+            if tags is not None:
+                for tag, values in normalize_tags(value, _path(path, name)).items():
+                    tags.setdefault(tag, []).extend(values)
         elif lowered not in _PRODUCT_FIELDS:
             extra[name] = value
     product = Product(
@@ -172,11 +202,13 @@ def normalize_payload(etype: EventType, payload: Any) -> NormalizedBody:
 
     places: list[dict[str, Any]] = []  # where loose scalars (GUID, categoryKey…) may sit
     item_list: Any = None
-    item_path = base
+    item_path = base or etype.value
+    product_path = base  # where the product of a ProductPage / AddToWishlist sits
     if isinstance(section, dict):
         inner_key, inner = pick(section, ("Product", "Category"))
         if isinstance(inner, dict):
             places.append(inner)
+            product_path = _path(base, inner_key or "")
             if "Tags" in inner:
                 _merge_tags(body, inner["Tags"], _path(_path(base, inner_key or ""), "Tags"))
         places.append(section)
@@ -200,7 +232,7 @@ def normalize_payload(etype: EventType, payload: Any) -> NormalizedBody:
     if body.location is None:
         body.location = parse_key(_scalar(places, ("s_location",))[1], "s_location", required=False)
 
-    _read_type_fields(etype, body, places, item_list, item_path, base)
+    _read_type_fields(etype, body, places, item_list, item_path, base, product_path)
     return body
 
 
@@ -211,20 +243,24 @@ def _read_type_fields(
     item_list: Any,
     item_path: str,
     base: str,
+    product_path: str,
 ) -> None:
     if etype in (EventType.PRODUCT_PAGE, EventType.ADD_TO_WISHLIST):
         product_place = places[0] if len(places) > 1 else {}
-        body.products = [read_product(product_place, base, etype)]
+        body.products = [read_product(product_place, product_path, etype)]
     elif etype in (
         EventType.STATUS_CART,
         EventType.PURCHASED_ITEMS,
         EventType.PRODUCT_IMPRESSION,
         EventType.PRODUCT_UPDATE,
     ):
-        body.products = _read_items(etype, item_list, item_path)
+        body.products = _read_items(etype, item_list, item_path, body.tags)
         guid_key, guid = _scalar(places, ("GUID", "cart_guid", "cartGuid"))
         body.cart_guid = parse_key(
-            guid, _path(base, guid_key or "GUID"), required=etype is EventType.STATUS_CART
+            guid,
+            _path(base, guid_key or "GUID"),
+            required=etype is EventType.STATUS_CART,
+            max_length=MAX_GUID_LENGTH,
         )
         if etype is EventType.PURCHASED_ITEMS:
             order_key, order = _scalar(places, ("OrderNumber", "order_number", "orderId"))
@@ -258,7 +294,9 @@ def _read_type_fields(
         }
 
 
-def _read_items(etype: EventType, item_list: Any, item_path: str) -> list[Product]:
+def _read_items(
+    etype: EventType, item_list: Any, item_path: str, tags: dict[str, list[str]]
+) -> list[Product]:
     if item_list is None:
         if etype in (EventType.STATUS_CART, EventType.PURCHASED_ITEMS):
             return []
@@ -271,4 +309,6 @@ def _read_items(etype: EventType, item_list: Any, item_path: str) -> list[Produc
         raise EventRejected(
             Reason.MISSING_FIELD, f"{item_path}: at least one product is needed", item_path
         )
-    return [read_product(item, f"{item_path}[{i}]", etype) for i, item in enumerate(item_list)]
+    return [
+        read_product(item, f"{item_path}[{i}]", etype, tags) for i, item in enumerate(item_list)
+    ]

@@ -16,6 +16,7 @@ _PRICE_RE = re.compile(
     rf"(?P<post>[A-Za-z]{{3}}|{_SYMBOLS_PATTERN}|[^\d\s]{{1,4}})?\s*$"
 )
 
+_MAX_EXACT_INT = 2**53
 _TRUE_STRINGS = frozenset({"1", "true", "yes", "y", "on", "in stock", "instock", "in_stock"})
 _FALSE_STRINGS = frozenset(
     {"0", "false", "no", "n", "off", "out of stock", "outofstock", "out_of_stock"}
@@ -26,22 +27,39 @@ def _invalid(field: str, message: str) -> EventRejected:
     return EventRejected(Reason.INVALID_VALUE, f"{field}: {message}", field)
 
 
+def _grouped(integer: str, separator: str) -> bool:
+    """Whether ``integer`` is digits grouped by ``separator`` in threes: 1,234,567."""
+    groups = integer.lstrip("+-").split(separator)
+    return 1 <= len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:])
+
+
 def _number_from_text(text: str) -> float | None:
-    """Read '1 234,50', '1,234.50', '1.234,50' or '450.00' as a number."""
+    """Read '1 234,50', '1,234.50', '1.234,50' or '450.00' as a number.
+
+    A separator is read as a thousands separator only where it groups digits in threes, so
+    '15.5.5' or '1,2,3' is refused rather than read as 1555 or 123.
+    """
     digits = text.replace(" ", "").replace("\u00a0", "").replace("'", "")
     last_dot, last_comma = digits.rfind("."), digits.rfind(",")
     if last_dot >= 0 and last_comma >= 0:
         decimal = "." if last_dot > last_comma else ","
         thousands = "," if decimal == "." else "."
-        digits = digits.replace(thousands, "").replace(decimal, ".")
+        integer, _, fraction = digits.rpartition(decimal)
+        if not _grouped(integer, thousands) or not fraction.isdigit():
+            return None
+        digits = integer.replace(thousands, "") + "." + fraction
     elif last_comma >= 0:
         # A lone comma group of three digits is a thousands separator, otherwise a decimal one.
         decimals = len(digits) - last_comma - 1
         if digits.count(",") > 1 or decimals == 3:
+            if not _grouped(digits, ","):
+                return None
             digits = digits.replace(",", "")
         else:
             digits = digits.replace(",", ".")
     elif digits.count(".") > 1:
+        if not _grouped(digits, "."):
+            return None
         digits = digits.replace(".", "")
     try:
         return float(digits)
@@ -89,7 +107,9 @@ def parse_quantity(value: Any, field: str) -> float | int | None:
         raise _invalid(field, f"expected a number or a string, got {type(value).__name__}")
     if not math.isfinite(number) or number < 0:
         raise _invalid(field, "a quantity must be a finite number of zero or more")
-    return int(number) if number.is_integer() else number
+    # Whole quantities are ints, but only where a float is exact: a huge "whole" float would
+    # become an int too large for JSON.
+    return int(number) if number.is_integer() and abs(number) <= _MAX_EXACT_INT else number
 
 
 def parse_flag(value: Any, field: str) -> bool | None:
@@ -118,15 +138,25 @@ def parse_currency(value: Any, field: str) -> str | None:
     return _CURRENCY_SYMBOLS.get(text, text.upper())
 
 
-def parse_key(value: Any, field: str, *, required: bool) -> str | None:
-    """Identifiers (productKey, GUID, OrderNumber…) arrive as strings or numbers."""
+def parse_key(
+    value: Any, field: str, *, required: bool, max_length: int | None = None
+) -> str | None:
+    """Identifiers (productKey, GUID, OrderNumber…) arrive as strings or numbers.
+
+    A blank string counts as absent. ``max_length`` bounds keys that are stored in a column.
+    """
     if isinstance(value, bool):
         raise _invalid(field, "expected a string, got a boolean")
     if isinstance(value, int | float) and math.isfinite(value):
         return str(int(value)) if float(value).is_integer() else str(value)
+    if isinstance(value, str) and "\x00" in value:
+        raise _invalid(field, "must not contain NUL characters")
     if isinstance(value, str) and value.strip():
-        return value.strip()
-    if value is None or value == "":
+        text = value.strip()
+        if max_length is not None and len(text) > max_length:
+            raise _invalid(field, f"expected at most {max_length} characters, got {len(text)}")
+        return text
+    if value is None or (isinstance(value, str) and not value.strip()):
         if required:
             raise EventRejected(Reason.MISSING_FIELD, f"{field} is required", field)
         return None

@@ -1,34 +1,70 @@
-"""The event log and the rejected-events store: append in one transaction, read by cursor."""
+"""The event log and the rejected-events store: append in one transaction, read by cursor.
+
+Appending is the hot path of ingestion (the group-commit writer calls it for every group), so
+it bypasses SQLAlchemy's statement machinery: a pooled DBAPI connection, one prepared
+``executemany`` per table, and parameters taken from the row dataclasses in C
+(``attrgetter``). That keeps the writer thread's Python work, which competes with the event
+loop for the GIL, small next to the commit itself. Everything else goes through SQLAlchemy.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shoptrack.store.rows import EventRow, RejectedRow
 from shoptrack.store.tables import events, rejected_events
+
+_EVENT_COLUMNS = tuple(f.name for f in fields(EventRow))
+_REJECTED_COLUMNS = tuple(f.name for f in fields(RejectedRow))
+_event_values = attrgetter(*_EVENT_COLUMNS)
+_rejected_values = attrgetter(*_REJECTED_COLUMNS)
+
+
+def _insert_sql(table: str, columns: tuple[str, ...], marker: str, tail: str = "") -> str:
+    markers = ", ".join([marker] * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({markers}){tail}"
 
 
 class EventLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        dialect_insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        # sqlite3 takes qmark parameters, psycopg takes format ones.
+        marker = "%s" if engine.dialect.name == "postgresql" else "?"
         # An event id stored twice is stored once: retries are normal, not errors.
-        self._insert_events = dialect_insert(events).on_conflict_do_nothing(
-            index_elements=["site_id", "event_id"]
+        self._insert_events = _insert_sql(
+            events.name, _EVENT_COLUMNS, marker, " ON CONFLICT (site_id, event_id) DO NOTHING"
         )
+        self._insert_rejected = _insert_sql(rejected_events.name, _REJECTED_COLUMNS, marker)
 
     def append(self, rows: list[EventRow], rejected: list[RejectedRow]) -> None:
         """Commit accepted and rejected events together; returns only once durable."""
-        with self.engine.begin() as conn:
-            if rows:
-                conn.execute(self._insert_events, [asdict(r) for r in rows])
-            if rejected:
-                conn.execute(rejected_events.insert(), [asdict(r) for r in rejected])
+        if not rows and not rejected:
+            return
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                if rows:
+                    cursor.executemany(self._insert_events, [_event_values(r) for r in rows])
+                if rejected:
+                    cursor.executemany(
+                        self._insert_rejected, [_rejected_values(r) for r in rejected]
+                    )
+            finally:
+                cursor.close()
+            connection.commit()
+        except BaseException:
+            try:
+                connection.rollback()
+            except Exception:
+                connection.invalidate()  # a broken connection must not go back to the pool
+            raise
+        finally:
+            connection.close()
 
     def query(
         self,
