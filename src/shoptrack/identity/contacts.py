@@ -1,0 +1,267 @@
+"""Contacts as the API sees them: bulk upsert, lookup, visitors, history and export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, select
+
+from shoptrack.errors import LimitExceeded, NotFound, Reason, ShoptrackError
+from shoptrack.events.model import iso_ms
+from shoptrack.identity.crypto import (
+    PURPOSE_EVENT_IDENTITY,
+    PURPOSE_PENDING_IDENTITY,
+    Keyring,
+)
+from shoptrack.identity.normalize import (
+    normalize_email,
+    normalize_external_id,
+    normalize_phone,
+    patch_from_api,
+)
+from shoptrack.identity.resolve import WorkingSet
+from shoptrack.identity.store import (
+    BIDX_COLUMNS,
+    ContactRecord,
+    chunks,
+    load_by_index,
+    lock_site,
+    merged_ids,
+    merges_of,
+    resolve_contact,
+    visitors_of,
+)
+from shoptrack.store.site_settings import read_settings
+from shoptrack.store.tables import audit_log, events, pending_identities
+
+# The API's field order in answers.
+_PROFILE_FIELDS = ("externalCustomerId", "email", "phone", "firstName", "lastName", "city")
+
+
+@dataclass(slots=True)
+class BulkResult:
+    contacts: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    created: int = 0
+    updated: int = 0
+    merged: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stored": len(self.contacts),
+            "created": self.created,
+            "updated": self.updated,
+            "merged": self.merged,
+            "contacts": self.contacts,
+            "failed": self.failed,
+        }
+
+
+def contact_json(record: ContactRecord, visitors: list[dict[str, Any]] | None) -> dict[str, Any]:
+    profile = record.profile
+    out: dict[str, Any] = {"id": record.contact_id}
+    for name in _PROFILE_FIELDS:
+        out[name] = profile.get(name)
+    out["fields"] = profile.get("fields") or {}
+    out["source"] = record.source
+    out["created_at"] = iso_ms(record.created_at)
+    out["updated_at"] = iso_ms(record.updated_at)
+    if visitors is not None:
+        out["visitors"] = [
+            {"visitor_id": v["visitor_id"], "linked_at": iso_ms(v["linked_at"])} for v in visitors
+        ]
+    return out
+
+
+def site_region(conn: Connection, site_id: str) -> str | None:
+    region = read_settings(conn, site_id).get("default_region")
+    return region if isinstance(region, str) else None
+
+
+class ContactService:
+    def __init__(self, engine: Engine, keyring: Keyring) -> None:
+        self.engine = engine
+        self.keyring = keyring
+
+    # --- writing ----------------------------------------------------------------------
+    def upsert_many(self, site_id: str, rows: list[Any]) -> BulkResult:
+        """Store the good rows, list the failed ones with their reason (one transaction)."""
+        result = BulkResult()
+        with self.engine.begin() as conn:
+            lock_site(conn, site_id)
+            region = site_region(conn, site_id)
+            patches = []
+            for index, row in enumerate(rows):
+                try:
+                    patches.append((index, patch_from_api(row, region)))
+                except ShoptrackError as error:
+                    result.failed.append({"index": index, "error": error.to_dict()})
+            work = WorkingSet(conn, self.keyring, site_id)
+            work.ensure_loaded([patch for _, patch in patches])
+            done: list[tuple[int, str, bool]] = []
+            for index, patch in patches:
+                try:
+                    outcome = work.upsert(patch, source="api", authoritative=True)
+                except ShoptrackError as error:
+                    result.failed.append({"index": index, "error": error.to_dict()})
+                    continue
+                assert outcome is not None
+                done.append((index, outcome.contact.contact_id, outcome.created))
+                result.merged += outcome.merged
+            work.flush()
+        for index, contact_id, created in done:
+            final = work.live(contact_id).contact_id
+            result.contacts.append({"index": index, "id": final, "created": created})
+            if created:
+                result.created += 1
+            else:
+                result.updated += 1
+        result.failed.sort(key=lambda item: int(item["index"]))
+        return result
+
+    # --- reading ----------------------------------------------------------------------
+    def get(self, site_id: str, contact_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            record = self._require(conn, site_id, contact_id)
+            visitors = visitors_of(conn, site_id, record.contact_id)
+        return contact_json(record, visitors)
+
+    def _require(self, conn: Connection, site_id: str, contact_id: str) -> ContactRecord:
+        record = resolve_contact(conn, self.keyring, site_id, contact_id[:64])
+        if record is None:
+            raise NotFound(f"no contact {contact_id[:64]!r}", "id")
+        return record
+
+    def lookup(self, site_id: str, kind: str, value: str) -> list[dict[str, Any]]:
+        """Contacts (zero or one) with this identifier, found through its blind index."""
+        with self.engine.connect() as conn:
+            if kind == "email":
+                normalized = normalize_email(value)
+            elif kind == "phone":
+                normalized = normalize_phone(value, site_region(conn, site_id))
+            else:
+                normalized = normalize_external_id(value)
+            bidx = self.keyring.contact_index(site_id, kind, normalized)
+            found = load_by_index(conn, self.keyring, site_id, {kind: {bidx}})
+            return [
+                contact_json(r, visitors_of(conn, site_id, r.contact_id))
+                for r in found
+                if r.merged_into is None
+            ]
+
+    def history(
+        self, site_id: str, contact_id: str, limit: int = 100, before: int | None = None
+    ) -> tuple[str, list[tuple[int, str]]]:
+        """(contact id, [(seq, canonical JSON)]) newest first: every event of its visitors,
+        including those sent before the visitor was identified."""
+        with self.engine.connect() as conn:
+            record = self._require(conn, site_id, contact_id)
+            visitors = [v["visitor_id"] for v in visitors_of(conn, site_id, record.contact_id)]
+            rows: list[tuple[int, str]] = []
+            for part in chunks(visitors):
+                stmt = select(events.c.seq, events.c.data).where(
+                    events.c.site_id == site_id, events.c.visitor_id.in_(part)
+                )
+                if before is not None:
+                    stmt = stmt.where(events.c.seq < before)
+                stmt = stmt.order_by(events.c.seq.desc()).limit(limit)
+                rows.extend((int(r.seq), str(r.data)) for r in conn.execute(stmt))
+        rows.sort(reverse=True)
+        return record.contact_id, rows[:limit]
+
+    def export(self, site_id: str, contact_id: str) -> dict[str, Any]:
+        """Everything held about the person (data access request), decrypted."""
+        with self.engine.connect() as conn:
+            record = self._require(conn, site_id, contact_id)
+            cid = record.contact_id
+            visitors = visitors_of(conn, site_id, cid)
+            visitor_ids = [v["visitor_id"] for v in visitors]
+            out_events: list[dict[str, Any]] = []
+            pending: list[dict[str, Any]] = []
+            for part in chunks(visitor_ids):
+                stmt = (
+                    select(events.c.seq, events.c.data, events.c.identity_enc)
+                    .where(events.c.site_id == site_id, events.c.visitor_id.in_(part))
+                    .order_by(events.c.seq)
+                )
+                for row in conn.execute(stmt):
+                    event = orjson.loads(row.data)
+                    if row.identity_enc is not None:
+                        event["identity"] = self.keyring.decrypt_json(
+                            row.identity_enc, PURPOSE_EVENT_IDENTITY
+                        )
+                    out_events.append(event)
+                stmt = select(pending_identities).where(
+                    pending_identities.c.site_id == site_id,
+                    pending_identities.c.visitor_id.in_(part),
+                )
+                for row in conn.execute(stmt):
+                    pending.append(
+                        {
+                            "visitor_id": row.visitor_id,
+                            "first_seen_at": iso_ms(row.first_seen_at),
+                            "last_seen_at": iso_ms(row.last_seen_at),
+                            "identity": self.keyring.decrypt_json(
+                                row.identity_enc, PURPOSE_PENDING_IDENTITY
+                            ),
+                        }
+                    )
+            merges = [
+                {
+                    "survivor_id": m["survivor_id"],
+                    "merged_id": m["merged_id"],
+                    "matched_on": m["matched_on"],
+                    "source": m["source"],
+                    "merged_at": iso_ms(m["merged_at"]),
+                }
+                for m in merges_of(conn, site_id, cid)
+            ]
+            former_ids = merged_ids(conn, site_id, cid)
+            audit = [
+                {"action": r.action, "at": iso_ms(r.at), "actor": r.actor}
+                for r in conn.execute(
+                    select(audit_log).where(
+                        audit_log.c.site_id == site_id, audit_log.c.subject == cid
+                    )
+                )
+            ]
+        return {
+            "contact": contact_json(record, visitors),
+            "merged_contact_ids": former_ids,
+            "merges": merges,
+            "pending_identities": pending,
+            "events": out_events,
+            "audit": audit,
+            "stored_as": {
+                "profile": "AES-256-GCM, one ciphertext per contact",
+                "lookup": [f"HMAC-SHA256 blind index ({c})" for c in BIDX_COLUMNS],
+            },
+        }
+
+
+def require_rows(body: Any, max_rows: int) -> tuple[list[Any], bool]:
+    """The rows of a contacts request (one object, ``{"contacts": [...]}`` or a list)."""
+    if isinstance(body, list):
+        rows, bulk = body, True
+    elif isinstance(body, dict) and "contacts" in body:
+        rows, bulk = body["contacts"], True
+        if not isinstance(rows, list):
+            raise ShoptrackError(
+                Reason.INVALID_BODY, "contacts must be a list of contacts", "contacts"
+            )
+    elif isinstance(body, dict):
+        rows, bulk = [body], False
+    else:
+        raise ShoptrackError(Reason.INVALID_BODY, 'expected a contact or {"contacts": [...]}')
+    if len(rows) > max_rows:
+        raise LimitExceeded(
+            Reason.TOO_MANY_EVENTS,
+            f"{len(rows)} contacts in one request; the limit is {max_rows}",
+            "contacts",
+            413,
+        )
+    if bulk and not rows:
+        raise ShoptrackError(Reason.MISSING_FIELD, "contacts is empty", "contacts")
+    return rows, bulk

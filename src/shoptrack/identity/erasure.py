@@ -1,0 +1,216 @@
+"""Erasure (right to be forgotten): the person's data goes, their events stay, unlinkable.
+
+``erase_contact`` first lets the identity processor catch up (so no identity of theirs still
+waits in the log to be linked again), then, in one transaction under the site's contact lock:
+
+* every event of the contact's visitors loses its encrypted identity (``identity_enc``), and
+  its visitor id is replaced by a fresh random one (one per former visitor, so counts of
+  unique visitors stay right); the event JSON gets the same visitor id, no ``contact_id``, no
+  IP prefix and ``identified: false``;
+* the visitor links, pending identities of those visitors or with the person's identifiers,
+  the contact, the contacts merged into it and their merge records are deleted;
+* rejected request bodies of the site that contain the person's e-mail or phone are deleted;
+* one audit entry records that an erasure happened, with counts and the (now meaningless)
+  contact id: never a name, e-mail or phone.
+
+Caveats: a contact merged away keeps no e-mail of its own (``resolve``), so events identified
+only by such a dropped e-mail and never linked are out of reach; the database's own free pages
+and WAL may hold old bytes until reused or vacuumed, and backups keep what they kept.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, bindparam, delete, or_, select, update
+
+from shoptrack.errors import NotFound
+from shoptrack.identity.crypto import INDEX_KINDS, PURPOSE_REJECTED_BODY, Keyring
+from shoptrack.identity.store import (
+    BIDX_COLUMNS,
+    chunks,
+    lock_site,
+    merged_ids,
+    resolve_contact,
+    visitors_of,
+    write_audit,
+)
+from shoptrack.store.tables import (
+    contact_merges,
+    contact_visitors,
+    contacts,
+    events,
+    pending_identities,
+    rejected_events,
+)
+
+
+@dataclass(slots=True)
+class ErasureReport:
+    contact_id: str
+    audit_id: str
+    visitors: int
+    events: int
+    pending: int
+    rejected: int
+    merged_contacts: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "erased": self.contact_id,
+            "audit_id": self.audit_id,
+            "visitors": self.visitors,
+            "events_unlinked": self.events,
+            "pending_identities_deleted": self.pending,
+            "rejected_bodies_deleted": self.rejected,
+            "merged_contacts_deleted": self.merged_contacts,
+        }
+
+
+def erase_contact(
+    engine: Engine,
+    keyring: Keyring,
+    site_id: str,
+    contact_id: str,
+    *,
+    actor: str,
+    catch_up: Callable[[], None] | None = None,
+) -> ErasureReport:
+    if catch_up is not None:
+        catch_up()
+    with engine.begin() as conn:
+        lock_site(conn, site_id)
+        record = resolve_contact(conn, keyring, site_id, contact_id[:64])
+        if record is None:
+            raise NotFound(f"no contact {contact_id[:64]!r}", "id")
+        cid = record.contact_id
+        identifiers = record.identifiers()
+        former = merged_ids(conn, site_id, cid)
+        all_ids = [cid, *former]
+        visitor_ids = [v["visitor_id"] for v in visitors_of(conn, site_id, cid)]
+
+        # Events: keep them, but nothing in them leads back to the person any more.
+        new_ids = {v: "erased-" + secrets.token_hex(12) for v in visitor_ids}
+        changed = 0
+        for part in chunks(visitor_ids):
+            stmt = select(events.c.seq, events.c.visitor_id, events.c.data).where(
+                events.c.site_id == site_id, events.c.visitor_id.in_(part)
+            )
+            changed += _rewrite(conn, stmt, new_ids)
+        stmt = select(events.c.seq, events.c.visitor_id, events.c.data).where(
+            events.c.site_id == site_id, events.c.contact_id.in_(all_ids)
+        )
+        changed += _rewrite(conn, stmt, new_ids)
+
+        # Pending identities: of their visitors, or carrying their identifiers.
+        conditions = [
+            pending_identities.c[BIDX_COLUMNS[kind]]
+            == keyring.contact_index(site_id, kind, identifiers[kind])
+            for kind in INDEX_KINDS
+            if kind in identifiers
+        ]
+        clauses = [or_(*conditions)] if conditions else []
+        clauses += [pending_identities.c.visitor_id.in_(part) for part in chunks(visitor_ids)]
+        pending = 0
+        for clause in clauses:
+            pending += conn.execute(
+                delete(pending_identities).where(pending_identities.c.site_id == site_id, clause)
+            ).rowcount
+
+        conn.execute(
+            delete(contact_visitors).where(
+                contact_visitors.c.site_id == site_id, contact_visitors.c.contact_id.in_(all_ids)
+            )
+        )
+        conn.execute(
+            delete(contact_merges).where(
+                contact_merges.c.site_id == site_id,
+                or_(
+                    contact_merges.c.survivor_id.in_(all_ids),
+                    contact_merges.c.merged_id.in_(all_ids),
+                ),
+            )
+        )
+        conn.execute(
+            delete(contacts).where(
+                contacts.c.site_id == site_id, contacts.c.contact_id.in_(all_ids)
+            )
+        )
+        rejected = _delete_rejected(conn, keyring, site_id, identifiers)
+        report = ErasureReport(
+            contact_id=cid,
+            audit_id="",
+            visitors=len(visitor_ids),
+            events=changed,
+            pending=pending,
+            rejected=rejected,
+            merged_contacts=len(former),
+        )
+        details = report.to_json()
+        details.pop("audit_id")
+        report.audit_id = write_audit(conn, site_id, "contact.erase", cid, actor, details)
+    return report
+
+
+def _rewrite(conn: Any, stmt: Any, new_ids: dict[str, str]) -> int:
+    updates: list[dict[str, Any]] = []
+    for row in conn.execute(stmt).all():
+        visitor = new_ids.get(row.visitor_id) if row.visitor_id is not None else None
+        if visitor is None and row.visitor_id is not None:
+            visitor = new_ids.setdefault(row.visitor_id, "erased-" + secrets.token_hex(12))
+        data = orjson.loads(row.data)
+        data.update(visitor_id=visitor, contact_id=None, identified=False, ip=None)
+        updates.append(
+            {"b_seq": row.seq, "visitor_id": visitor, "data": orjson.dumps(data).decode()}
+        )
+    if updates:
+        conn.execute(
+            update(events)
+            .where(events.c.seq == bindparam("b_seq"))
+            .values(
+                visitor_id=bindparam("visitor_id"),
+                data=bindparam("data"),
+                contact_id=None,
+                identity_enc=None,
+            ),
+            updates,
+        )
+    return len(updates)
+
+
+def _delete_rejected(conn: Any, keyring: Keyring, site_id: str, identifiers: dict[str, str]) -> int:
+    """Rejected bodies are kept whole (encrypted); drop those that name the person."""
+    needles = []
+    if "email" in identifiers:
+        needles.append(identifiers["email"].encode())
+    if "phone" in identifiers:
+        needles += [identifiers["phone"].encode(), identifiers["phone"].lstrip("+").encode()]
+    if not needles:
+        return 0
+    doomed: list[int] = []
+    last = 0
+    while True:
+        stmt = (
+            select(rejected_events.c.seq, rejected_events.c.body_enc)
+            .where(rejected_events.c.site_id == site_id, rejected_events.c.seq > last)
+            .order_by(rejected_events.c.seq)
+            .limit(1000)
+        )
+        rows = conn.execute(stmt).all()
+        if not rows:
+            break
+        for row in rows:
+            last = row.seq
+            try:
+                body = keyring.decrypt(row.body_enc, PURPOSE_REJECTED_BODY).lower()
+            except Exception:
+                continue
+            if any(needle in body for needle in needles):
+                doomed.append(row.seq)
+    for part in chunks(doomed):
+        conn.execute(delete(rejected_events).where(rejected_events.c.seq.in_(part)))
+    return len(doomed)

@@ -1,0 +1,86 @@
+"""Per-site settings kept in ``sites.settings`` (a JSON object), read and changed by key.
+
+Known keys are validated here so the CLI and the API accept the same values:
+
+* ``default_region``: ISO 3166 region (``UA``, ``US`` …) for phone numbers written without
+  their country code; unset means numbers must carry one (``+380…`` or ``380…``).
+* ``auto_create_contacts``: whether an identified visitor with no matching contact becomes a
+  contact right away (``true``) or waits as a pending identity for the contacts API
+  (``false``); unset follows ``SHOPTRACK_IDENTITY_AUTO_CREATE_CONTACTS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import phonenumbers
+from sqlalchemy import Connection, Engine, select
+
+from shoptrack.errors import NotFound, Reason, ShoptrackError
+from shoptrack.store.tables import sites
+
+KNOWN_SETTINGS = ("default_region", "auto_create_contacts")
+
+
+def _invalid(name: str, message: str) -> ShoptrackError:
+    return ShoptrackError(Reason.INVALID_VALUE, f"{name}: {message}", name)
+
+
+def validate_setting(name: str, value: Any) -> Any:
+    """The stored form of one setting, or ShoptrackError naming it. ``None`` unsets it."""
+    if name not in KNOWN_SETTINGS:
+        raise _invalid(name, f"unknown setting; known: {', '.join(KNOWN_SETTINGS)}")
+    if value is None:
+        return None
+    if name == "default_region":
+        if not isinstance(value, str) or value.strip().upper() not in _regions():
+            raise _invalid(name, "expected a two-letter region code such as UA, US or DE")
+        return value.strip().upper()
+    if not isinstance(value, bool):
+        raise _invalid(name, "expected true or false")
+    return value
+
+
+def _regions() -> frozenset[str]:
+    return frozenset(phonenumbers.SUPPORTED_REGIONS)
+
+
+def read_settings(conn: Connection, site_id: str) -> dict[str, Any]:
+    raw = conn.execute(select(sites.c.settings).where(sites.c.site_id == site_id)).scalar()
+    if raw is None:
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class SiteSettings:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get(self, site_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            return read_settings(conn, site_id)
+
+    def update(self, site_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Validate and apply ``changes`` (a ``None`` value removes a key); the new settings."""
+        clean = {name: validate_setting(name, value) for name, value in changes.items()}
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(sites.c.site_id).where(sites.c.site_id == site_id))
+            if exists.first() is None:
+                raise NotFound(f"no site {site_id!r}", "site_id")
+            current = read_settings(conn, site_id)
+            for name, value in clean.items():
+                if value is None:
+                    current.pop(name, None)
+                else:
+                    current[name] = value
+            conn.execute(
+                sites.update()
+                .where(sites.c.site_id == site_id)
+                .values(settings=orjson.dumps(current).decode())
+            )
+        return current
