@@ -1,0 +1,160 @@
+"""Where a feed's bytes come from: HTTP(S) with httpx, or a local file.
+
+HTTP: connect and read timeouts, redirects (at most 5), a size cap on the bytes received
+(checked against ``Content-Length`` first, then while reading, after ``Content-Encoding``
+gzip is undone, so a compressed bomb is caught too), a deadline for the whole download, and
+conditional requests: the ETag and Last-Modified of the last good import are sent back, and
+``304 Not Modified`` means there is nothing to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from shoptrack import __version__
+from shoptrack.catalog.errors import FeedError, FeedErrorCode
+from shoptrack.catalog.streams import ChunkStream, LimitedStream, buffered
+
+USER_AGENT = f"shoptrack/{__version__} (feed import)"
+
+
+class NotModified(Exception):
+    """The server answered 304: the feed has not changed since the last good import."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOptions:
+    timeout_s: float
+    max_bytes: int
+    deadline: float | None  # time.monotonic() after which reading stops
+
+
+@dataclass(slots=True)
+class FeedStream:
+    stream: IO[bytes]
+    total_bytes: int | None
+    position: Callable[[], int]  # bytes received so far (on the wire), for progress
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def is_url(location: str) -> bool:
+    return urlsplit(location).scheme.lower() in ("http", "https")
+
+
+def local_path(location: str) -> Path:
+    parts = urlsplit(location)
+    if parts.scheme.lower() == "file":
+        return Path(unquote(parts.path))
+    return Path(location).expanduser()
+
+
+@contextmanager
+def open_feed(
+    location: str,
+    options: FetchOptions,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> Iterator[FeedStream]:
+    if is_url(location):
+        with _open_http(location, options, etag, last_modified) as opened:
+            yield opened
+        return
+    path = local_path(location)
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise FeedError(FeedErrorCode.UNREACHABLE, f"no such file: {path}") from None
+    except OSError as exc:
+        raise FeedError(FeedErrorCode.UNREACHABLE, f"cannot open {path}: {exc}") from None
+    with handle:
+        size = path.stat().st_size
+        if size > options.max_bytes:
+            raise _too_large(size, options.max_bytes)
+        limited = LimitedStream(handle, options.max_bytes, options.deadline)
+        yield FeedStream(buffered(limited), size, handle.tell)
+
+
+def _too_large(size: int, limit: int) -> FeedError:
+    return FeedError(
+        FeedErrorCode.TOO_LARGE,
+        f"the feed is {size} bytes, over the limit of {limit} (setting SHOPTRACK_FEED_MAX_BYTES)",
+    )
+
+
+@contextmanager
+def _open_http(
+    url: str, options: FetchOptions, etag: str | None, last_modified: str | None
+) -> Iterator[FeedStream]:
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    timeout = httpx.Timeout(options.timeout_s)
+    try:
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=5) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
+            if response.status_code == 304:
+                raise NotModified()
+            if response.status_code >= 400:
+                raise FeedError(
+                    FeedErrorCode.HTTP_ERROR,
+                    f"{_short(url)} answered HTTP {response.status_code} "
+                    f"{response.reason_phrase}".rstrip(),
+                )
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            if total is not None and total > options.max_bytes:
+                raise _too_large(total, options.max_bytes)
+            body = ChunkStream(_chunks(response, url))
+            limited = LimitedStream(body, options.max_bytes, options.deadline)
+            yield FeedStream(
+                buffered(limited),
+                total,
+                lambda: response.num_bytes_downloaded,
+                response.headers.get("ETag"),
+                response.headers.get("Last-Modified"),
+            )
+    except httpx.HTTPError as exc:
+        raise _http_failure(exc, url) from None
+
+
+def _chunks(response: httpx.Response, url: str) -> Iterator[bytes]:
+    try:
+        yield from response.iter_bytes(1 << 16)
+    except httpx.HTTPError as exc:
+        raise _http_failure(exc, url) from None
+
+
+def _http_failure(exc: httpx.HTTPError, url: str) -> FeedError:
+    where = _short(url)
+    if isinstance(exc, httpx.TimeoutException):
+        kind = "connecting to" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
+        return FeedError(FeedErrorCode.TIMEOUT, f"timed out {kind} {where}")
+    if isinstance(exc, httpx.DecodingError):
+        return FeedError(FeedErrorCode.NOT_A_FEED, f"{where}: the compressed body is corrupt")
+    if isinstance(exc, httpx.ConnectError):
+        return FeedError(FeedErrorCode.UNREACHABLE, f"cannot connect to {where}: {exc}")
+    if isinstance(exc, httpx.TooManyRedirects):
+        return FeedError(FeedErrorCode.UNREACHABLE, f"{where}: too many redirects")
+    return FeedError(FeedErrorCode.UNREACHABLE, f"{where}: {type(exc).__name__}: {exc}")
+
+
+def _short(url: str) -> str:
+    """The URL without credentials or query (a feed URL may carry a token)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
