@@ -117,6 +117,7 @@ def keys_status(database_url: DatabaseUrl = None) -> None:
 
 def worker(database_url: DatabaseUrl = None) -> None:
     """Run the processors (identity linking, …) in a loop until interrupted."""
+    from shoptrack.catalog.scheduler import FeedScheduler
     from shoptrack.identity.crypto import Keyring
     from shoptrack.services import open_store
     from shoptrack.worker import build_runner
@@ -127,14 +128,21 @@ def worker(database_url: DatabaseUrl = None) -> None:
     runner = build_runner(settings, engine, keyring)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Scheduled feed imports run beside the log processors, as they do inside `serve`.
+    feeds = threading.Thread(
+        target=FeedScheduler(engine, settings).loop, args=(stop,), name="feed-scheduler"
+    )
+    feeds.start()
     names = ", ".join(p.name for p in runner.processors)
-    err.print(f"worker running processors: {names} (Ctrl-C to stop)")
+    err.print(f"worker running processors: {names}, feed schedule (Ctrl-C to stop)")
     started = time.monotonic()
     try:
         runner.run_forever(stop)
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
+        feeds.join()
         engine.dispose()
     err.print(f"worker stopped after {time.monotonic() - started:.0f}s")
 
