@@ -1,0 +1,397 @@
+"""The serving path: read-only, in memory, refreshed when the store has something newer.
+
+:class:`RecommendationService` keeps one :class:`~.state.SiteState` per site. Every
+``recs_refresh_interval_s`` a request checks four small stamps (blocks, snapshot, counters,
+catalogue); changed blocks are swapped in at once, a changed model or catalogue is rebuilt on
+a background thread while the old state keeps serving (with an interval of 0, as in tests,
+everything is reloaded before answering). Per request the only store read is the visitor's
+recent events (an index range on ``(site_id, visitor_id, seq)``), for recently viewed,
+personal, the cart and purchases.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from sqlalchemy import Engine, select, text
+
+from shoptrack.config import Settings
+from shoptrack.errors import NotFound
+from shoptrack.identity.store import visitors_of
+from shoptrack.recommend.blocks import Block, BlockStore, Variant, choose_variant, parse_variant_id
+from shoptrack.recommend.catalog_view import catalog_stamp, load_catalog
+from shoptrack.recommend.model import empty_model
+from shoptrack.recommend.state import Context, SiteState, build_state
+from shoptrack.recommend.strategies import ranked
+from shoptrack.recommend.training import (
+    TYPES,
+    counters_stamp,
+    latest_snapshot,
+    latest_snapshot_id,
+    load_counters,
+)
+from shoptrack.store.tables import contacts, events
+
+log = logging.getLogger(__name__)
+MAX_LIMIT = 100
+_HISTORY_ONE = text(
+    "SELECT type, session_id, data FROM events WHERE site_id = :site AND visitor_id = :visitor"
+    " AND type IN ('ProductPage', 'StatusCart', 'PurchasedItems') ORDER BY seq DESC LIMIT :limit"
+)
+Stamps = tuple[tuple[int, int], int, int, tuple[int, int, int]]
+
+
+class VariantNotFound(LookupError):
+    def __init__(self, variant: str) -> None:
+        super().__init__(f"variantId {variant} was not found in config")
+        self.message = str(self.args[0])
+
+
+def with_param(url: str | None, name: str, value: str) -> str | None:
+    if not url:
+        return None
+    base, hash_mark, fragment = url.partition("#")
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}{name}={quote(value, safe='_')}{hash_mark}{fragment}"
+
+
+def merge_filters(block: dict[str, Any], request: dict[str, Any] | None) -> dict[str, Any]:
+    """The block's filters with the request's: rule lists add up, single values override."""
+    merged = dict(block)
+    for key, value in (request or {}).items():
+        if key in ("include", "exclude", "should"):
+            merged[key] = list(merged.get(key) or []) + list(value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def contact_default_block(site_id: str) -> Block:
+    """Without a block: six personal products (the e-mail data source of the platform)."""
+    personal = Variant(0, 0, "personal", {}, 1.0)
+    return Block(
+        site_id, 0, "personal", "email", 6, {}, None, "beforeend", None, None, "live", None, "",
+        0, 0, 0, (personal,),
+    )  # fmt: skip
+
+
+class RecommendationService:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.blocks = BlockStore(engine)
+        self._states: dict[str, SiteState] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._reloading: set[str] = set()
+        self._guard = threading.Lock()
+
+    # --- state -----------------------------------------------------------------------------
+
+    def _stamps(self, site_id: str) -> Stamps:
+        blocks = self.blocks.stamp(site_id)
+        with self.engine.connect() as conn:
+            return (
+                blocks,
+                latest_snapshot_id(conn, site_id),
+                counters_stamp(conn, site_id),
+                catalog_stamp(conn, site_id),
+            )
+
+    def _load(self, site_id: str, stamps: Stamps) -> SiteState:
+        with self.engine.connect() as conn:
+            catalog = load_catalog(conn, site_id)
+            snap = latest_snapshot(conn, site_id)
+            snapshot_id, model = snap if snap is not None else (0, empty_model())
+            counters = load_counters(conn, site_id, snapshot_id) or model.counters
+        state = build_state(site_id, catalog, model, counters, self.blocks.list_blocks(site_id))
+        state.snapshot_id, state.counters_stamp = snapshot_id, stamps[2]
+        state.blocks_stamp = stamps[0]
+        state.catalog.stamp = stamps[3]
+        state.checked_at = time.monotonic()
+        return state
+
+    def _same_data(self, state: SiteState, stamps: Stamps) -> bool:
+        return (state.snapshot_id, state.counters_stamp, state.catalog.stamp) == stamps[1:]
+
+    def state(self, site_id: str) -> SiteState:
+        interval = self.settings.recs_refresh_interval_s
+        state = self._states.get(site_id)
+        if state is not None and time.monotonic() - state.checked_at < interval:
+            return state
+        with self._guard:
+            lock = self._locks.setdefault(site_id, threading.Lock())
+        if state is not None and interval > 0:
+            # Serve what is loaded; a background thread checks the store and swaps in news.
+            state.checked_at = time.monotonic()
+            self._reload_in_background(site_id, None)
+            return state
+        with lock:
+            state = self._states.get(site_id)
+            if state is not None and time.monotonic() - state.checked_at < interval:
+                return state
+            stamps = self._stamps(site_id)
+            if state is not None and self._same_data(state, stamps):
+                if state.blocks_stamp != stamps[0]:
+                    state.blocks = {b.block_id: b for b in self.blocks.list_blocks(site_id)}
+                    state.blocks_stamp = stamps[0]
+                state.checked_at = time.monotonic()
+                return state
+            if state is not None and interval > 0:
+                state.checked_at = time.monotonic()
+                self._reload_in_background(site_id, stamps)
+                return state
+            state = self._states[site_id] = self._load(site_id, stamps)
+            return state
+
+    def _reload_in_background(self, site_id: str, stamps: Stamps | None) -> None:
+        with self._guard:
+            if site_id in self._reloading:
+                return
+            self._reloading.add(site_id)
+
+        def run() -> None:
+            try:
+                current = self._states.get(site_id)
+                fresh = stamps or self._stamps(site_id)
+                if current is not None and self._same_data(current, fresh):
+                    if current.blocks_stamp != fresh[0]:
+                        current.blocks = {b.block_id: b for b in self.blocks.list_blocks(site_id)}
+                        current.blocks_stamp = fresh[0]
+                    return
+                self._states[site_id] = self._load(site_id, fresh)
+            except Exception as exc:  # the old state keeps serving; the next interval retries
+                log.error(
+                    "reloading recommendations of %s failed (%s)", site_id, type(exc).__name__
+                )
+            finally:
+                with self._guard:
+                    self._reloading.discard(site_id)
+
+        threading.Thread(target=run, name=f"recs-reload-{site_id}", daemon=True).start()
+
+    def is_fresh(self, site_id: str) -> bool:
+        """Loaded and checked within the refresh interval: :meth:`state` will not wait."""
+        state = self._states.get(site_id)
+        interval = self.settings.recs_refresh_interval_s
+        return state is not None and time.monotonic() - state.checked_at < interval
+
+    def refresh_blocks(self, site_id: str) -> None:
+        """Swap in the site's blocks now (this process just changed one)."""
+        state = self._states.get(site_id)
+        if state is not None:
+            state.blocks = {b.block_id: b for b in self.blocks.list_blocks(site_id)}
+            state.blocks_stamp = self.blocks.stamp(site_id)
+
+    # --- history ---------------------------------------------------------------------------
+
+    def context(
+        self,
+        state: SiteState,
+        visitor_ids: list[str],
+        products: list[str],
+        category: str | None,
+    ) -> Context:
+        row_of = state.catalog.row_of
+        ctx = Context(
+            product_rows=[row_of[p] for p in products if p in row_of],
+            category=category or None,
+        )
+        if not visitor_ids:
+            return ctx
+        limit = self.settings.recs_history_events
+        with self.engine.connect() as conn:
+            if len(visitor_ids) == 1:
+                # The hot path: one prepared text statement (no SQL building per request).
+                params = {"site": state.site_id, "visitor": visitor_ids[0], "limit": limit}
+                rows = conn.execute(_HISTORY_ONE, params).all()
+            else:
+                e = events.c
+                stmt = (
+                    select(e.type, e.session_id, e.data)
+                    .where(
+                        e.site_id == state.site_id,
+                        e.visitor_id.in_(visitor_ids),
+                        e.type.in_(TYPES),
+                    )
+                    .order_by(e.seq.desc())
+                    .limit(limit)
+                )
+                rows = conn.execute(stmt).all()
+        current_session = rows[0].session_id if rows else None
+        cart_known = False
+        for kind, session, data in rows:  # newest first
+            keys = [p.get("key") for p in orjson.loads(data).get("products") or ()
+                    if isinstance(p, dict)]  # fmt: skip
+            found = [row_of[k] for k in keys if isinstance(k, str) and k in row_of]
+            if kind == "ProductPage":
+                ctx.viewed.extend(found[:1])
+                if session == current_session:
+                    ctx.session_viewed.extend(found[:1])
+            elif kind == "StatusCart":
+                if not cart_known:
+                    ctx.cart, cart_known = found, True
+            else:
+                ctx.purchased.extend(found)
+                cart_known = True  # a purchase newer than any cart state empties the cart
+        ctx.viewed.reverse()
+        ctx.session_viewed.reverse()
+        return ctx
+
+    # --- recommending ----------------------------------------------------------------------
+
+    def rows_for(
+        self,
+        state: SiteState,
+        block: Block,
+        variant: Variant,
+        ctx: Context,
+        filters: dict[str, Any] | None,
+        limit: int | None,
+    ) -> list[int]:
+        want = max(1, min(MAX_LIMIT, limit or block.product_count))
+        merged = merge_filters(block.filters, filters)
+        masks = state.catalog.masks(
+            {k: v for k, v in merged.items() if k not in ("exclude_purchased", "one_per_group")}
+        )
+        excluded = set(ctx.product_rows) | set(ctx.cart)
+        if merged.get("exclude_purchased", self.settings.recs_exclude_purchased):
+            excluded |= set(ctx.purchased)
+        one_per_group = bool(merged.get("one_per_group", True))
+        lists = ranked(state, variant.algorithm, variant.params, ctx, max(want * 4, 50))
+        lists.append(state.orders["default"])
+        group = state.catalog.group
+        groups = (
+            {int(group[r]) for r in ctx.product_rows if group[r] >= 0} if one_per_group else set()
+        )
+        out: list[int] = []
+        passes = [masks.hard] if masks.should is None else [masks.hard & masks.should, masks.hard]
+        for mask in passes:
+            for candidates in lists:
+                pos, step = 0, 64
+                while pos < candidates.size and len(out) < want:
+                    chunk = candidates[pos : pos + step]
+                    pos, step = pos + step, step * 4
+                    for row in chunk[mask[chunk]].tolist():
+                        if row in excluded:
+                            continue
+                        if one_per_group:
+                            g = int(group[row])
+                            if g >= 0:
+                                if g in groups:
+                                    continue
+                                groups.add(g)
+                        excluded.add(row)
+                        out.append(row)
+                        if len(out) >= want:
+                            return out
+        return out
+
+    def render(
+        self, state: SiteState, block: Block, variant: Variant, rows: list[int], all_fields: bool
+    ) -> list[dict[str, Any]]:
+        container = block.container_type(variant)
+        catalog = state.catalog
+        out = []
+        for row in rows:
+            item = catalog.product(row, all_fields)
+            item["container_type"] = container
+            item["url"] = with_param(catalog.links[row], "sc_content", container)
+            out.append(item)
+        return out
+
+    def recommend(
+        self,
+        site_id: str,
+        variant_text: str,
+        *,
+        visitor: str | None = None,
+        products: list[str] | None = None,
+        category: str | None = None,
+        filters: dict[str, Any] | None = None,
+        all_fields: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """``GET {recs_path}/{site}?variant=…``; raises :class:`VariantNotFound`."""
+        parsed = parse_variant_id(variant_text)
+        state = self.state(site_id)
+        found = state.variant(*parsed) if parsed is not None else None
+        if found is None:
+            raise VariantNotFound(variant_text)
+        block, variant = found
+        ctx = self.context(state, [visitor] if visitor else [], products or [], category)
+        rows = self.rows_for(state, block, variant, ctx, filters, limit)
+        return self.render(state, block, variant, rows, all_fields)
+
+    def page_blocks(
+        self, site_id: str, page_type: str, visitor: str | None, preview: str | None
+    ) -> list[dict[str, Any]]:
+        """The blocks to render on a page of ``page_type`` with the visitor's variants."""
+        state = self.state(site_id)
+        out = []
+        for block in state.blocks.values():
+            if not block.variants or block.page_type not in (page_type, "any"):
+                continue
+            if block.page_type == "any" and page_type == "email":
+                continue
+            if block.status != "live" and not (preview and preview == block.preview_token):
+                continue
+            variant = choose_variant(block, visitor)
+            out.append(
+                {
+                    "block_id": block.block_id,
+                    "variant_id": variant.ident,
+                    "container_type": block.container_type(variant),
+                    "page_type": block.page_type,
+                    "selector": block.selector,
+                    "position": block.position,
+                    "template": block.template,
+                    "title": block.title,
+                    "count": block.product_count,
+                    "status": block.status,
+                }
+            )
+        return out
+
+    def for_contact(
+        self,
+        site_id: str,
+        contact_id: str,
+        *,
+        block_id: int | None = None,
+        products: list[str] | None = None,
+        category: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """Recommendations for a contact from the history of every visitor linked to it."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(contacts.c.merged_into).where(
+                    contacts.c.site_id == site_id, contacts.c.contact_id == contact_id
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"contact {contact_id} was not found", "contact_id")
+            contact_id = row.merged_into or contact_id
+            visitors = [v["visitor_id"] for v in visitors_of(conn, site_id, contact_id)]
+        state = self.state(site_id)
+        if block_id is not None:
+            block = state.blocks.get(block_id)
+            if block is None or not block.variants:
+                raise NotFound(f"block {block_id} was not found", "block")
+        else:
+            block = contact_default_block(site_id)
+        variant = choose_variant(block, contact_id)
+        ctx = self.context(state, visitors, products or [], category)
+        rows = self.rows_for(state, block, variant, ctx, filters, limit)
+        return {
+            "contact_id": contact_id,
+            "block_id": block.block_id or None,
+            "variant_id": variant.ident if block.block_id else None,
+            "products": self.render(state, block, variant, rows, True),
+        }

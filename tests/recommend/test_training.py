@@ -1,0 +1,105 @@
+"""Training: snapshots from the event log, folding new events in, the worker's schedule."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from sqlalchemy import func, select
+
+from shoptrack.recommend.model import Counters
+from shoptrack.recommend.scheduler import RecommendationScheduler
+from shoptrack.recommend.training import latest_snapshot, update_counters
+from shoptrack.store.tables import rec_counters, rec_snapshots
+from tests.recommend.shop import Shop, item
+
+
+def test_train_writes_a_snapshot_of_every_model(shop: Shop) -> None:
+    shop.views("v1", "a", "b", "c", session="s1")
+    shop.views("v2", "a", "b", session="s2")
+    shop.cart("v2", "a", "b", session="s2")
+    shop.purchase("v3", "a", "c", session="s3")
+    shop.block("sr")  # a variant naming a registry algorithm gets it trained
+    result = shop.train()
+    assert (result.snapshot_id, result.events, result.items, result.sessions) == (1, 7, 3, 2)
+    with shop.engine.connect() as conn:
+        snap = latest_snapshot(conn, shop.site_id)
+    assert snap is not None
+    model = snap[1]
+    assert model.keys.tolist() == ["a", "b", "c"]
+    assert model.counters.views.tolist() == [2, 2, 1]
+    assert model.counters.purchases.tolist() == [1, 0, 1]
+    assert model.counters.carts.tolist() == [1, 1, 0]
+    assert set(model.session_models) == {"vstan-blend", "sr"}
+    assert model.baskets == 2  # one purchase, one final cart
+    assert model.also_viewed is not None and model.bought_together is not None
+    items, _ = model.bought_together.recommend([0], 2)
+    assert set(items.tolist()) == {1, 2}
+    # Only the newest two snapshots are kept.
+    shop.train()
+    assert shop.train().snapshot_id == 3
+    with shop.engine.connect() as conn:
+        ids = conn.execute(
+            select(rec_snapshots.c.snapshot_id).where(rec_snapshots.c.site_id == shop.site_id)
+        ).scalars()
+        assert sorted(ids) == [2, 3]
+
+
+def test_new_events_fold_into_counters_and_serving_sees_them(shop: Shop) -> None:
+    shop.catalog(item("a"), item("b"))
+    shop.views("v1", "a", "a", "b")
+    shop.train()
+    variant = shop.variant_of(shop.block("popular", {"by": "views"}))
+    assert shop.keys(variant) == ["a", "b"]
+    for n in range(3):
+        shop.views(f"w{n}", "b")
+    assert update_counters(shop.engine, shop.site_id) == 3
+    assert update_counters(shop.engine, shop.site_id) == 0
+    with shop.engine.connect() as conn:
+        row = conn.execute(select(rec_counters).where(rec_counters.c.site_id == shop.site_id)).one()
+        snapshots = conn.execute(select(func.count()).select_from(rec_snapshots)).scalar_one()
+    counters = Counters.from_bytes(row.data)
+    assert counters.views.tolist() == [2, 4] and snapshots == 1 and row.snapshot_id == 1
+    assert shop.keys(variant) == ["b", "a"]
+    # A full retrain replaces the counters.
+    shop.train()
+    with shop.engine.connect() as conn:
+        left = conn.execute(select(func.count()).select_from(rec_counters)).scalar_one()
+    assert left == 0 and shop.keys(variant) == ["b", "a"]
+
+
+def test_counters_decay_and_trending() -> None:
+    counters = Counters.empty(3)
+    day = 86400.0
+    old = np.array([0, 0, 0, 0, 1, 1, 1, 1], dtype=np.int64)
+    counters.fold("view", old, np.full(8, 0.0) + 1e6)
+    counters.fold("view", np.array([2, 2, 2, 0], dtype=np.int64), np.full(4, 1e6 + 20 * day))
+    assert counters.views.tolist() == [5, 4, 3]
+    trending = counters.trending()
+    assert trending[2] > 0 and trending[1] == 0 and int(np.argmax(trending)) == 2
+    assert counters.long[1] < 4 * 0.2  # twenty days later, with a one-week half-life
+
+
+def test_worker_schedule_trains_then_folds(shop: Shop) -> None:
+    shop.views("v1", "a", "b")
+    settings = shop.settings.model_copy(
+        update={"recs_update_interval_s": 0.001, "recs_train_interval_s": 3600}
+    )
+    scheduler = RecommendationScheduler(shop.engine, settings)
+    time.sleep(0.01)  # the first pass waits one interval
+    with shop.engine.begin() as conn:
+        scheduler.handle(conn, 0, 10**9)
+    assert scheduler._thread is not None
+    scheduler._thread.join(30)
+    with shop.engine.connect() as conn:
+        snap = latest_snapshot(conn, shop.site_id)
+    assert snap is not None and snap[0] == 1
+    shop.views("v2", "b")
+    time.sleep(0.01)
+    with shop.engine.begin() as conn:
+        scheduler.handle(conn, 0, 10**9)
+    scheduler._thread.join(30)
+    with shop.engine.connect() as conn:
+        assert latest_snapshot(conn, shop.site_id) is not None
+        row = conn.execute(select(rec_counters).where(rec_counters.c.site_id == shop.site_id)).one()
+    assert Counters.from_bytes(row.data).views.tolist() == [1, 2]  # folded, not retrained
