@@ -12,7 +12,12 @@
  *   eS('sendEvent', NAME, PAYLOAD?)  eS('sendEventWithTags', NAME, PAYLOAD?)
  *   eS('consent', true)   grant storage (after init {storage: false})
  *   eS('consent', false)  opt out: stop sending, clear what was stored
- *   eS('getRecommendations', OPTIONS, CALLBACK)  placeholder for the recommendations issue
+ *   eS('getRecommendations', OPTIONS, CALLBACK)  recommendations, from the second script
+ *
+ * Recommendations live in a second script (eS.recs.js, served beside this one as
+ * {site}.recs.js), loaded on first need: the first getRecommendations call, or, with RECOMS
+ * on, the first event that tells the page type (MainPage, CategoryPage, ProductPage,
+ * StatusCart(Page), NotFound, PurchasedItems). It registers through eS.core.r.
  *
  * Storage (only while storage is allowed): cookie sc (visitor id, 1 year, SameSite=Lax,
  * copied to localStorage in case cookies are refused or cleared), localStorage sc_s
@@ -38,6 +43,7 @@
   var IDENTITY = ['externalCustomerId', 'user_email', 'user_phone', 'user_es_contact_id', 'user_name'];
   // Events that a recommendation click leads to: they carry the remembered sc_content.
   var ATTRIBUTED = /^(productpage|addtowishlist|statuscart|statuscartpage|purchaseditems)$/;
+  var PAGES = /^(mainpage|categorypage|productpage|statuscart|statuscartpage|notfound|purchaseditems)$/;
   var KNOWN = /^(pageview|productpage|statuscart|statuscartpage|purchaseditems|customerdata|categorypage|addtowishlist|searchrequest|mainpage|notfound|productimpressions?)$/;
 
   var cfg = {
@@ -61,6 +67,9 @@
   var productSent = false;
   var autoDone = false;
   var referrer = doc.referrer;
+  var me = doc.currentScript; // for the address of the recommendations script
+  var recs = null; // that script's API, once it has registered
+  var recsWait = []; // what waits for it
   // No test write here: before consent nothing may be written. Writes catch their errors.
   var store = (function () {
     try {
@@ -218,6 +227,7 @@
       remember(payload.CustomerData);
     }
     if (lower == 'productpage') productSent = true;
+    if (cfg.RECOMS && PAGES.test(lower)) withRecs(function (r) { r.page(lower, payload); });
     var sid = sessionId();
     if (loc && loc.s == sid && ATTRIBUTED.test(lower)) {
       var g = payload && isObject(payload.GeneralInfo) ? payload.GeneralInfo : {};
@@ -462,16 +472,32 @@
     }
   }
 
+  // Load the recommendations script once; fn(api) runs when it has registered.
+  function withRecs(fn) {
+    if (recs) return fn(recs);
+    if (recsWait.push(fn) > 1) return;
+    var s = doc.createElement('script');
+    s.async = true;
+    s.src = ((me && me.src) || '').replace(/\.js([?#]|$)/, '.recs.js$1');
+    s.onerror = function () {
+      register({page: function () {}, get: function (o, cb) { cb('recommendations are unavailable', []); }});
+    };
+    doc.head.appendChild(s);
+  }
+
+  function register(api) {
+    recs = api;
+    recsWait.splice(0).forEach(function (fn) { fn(api); });
+  }
+
   var commands = {
     init: init,
     consent: consent,
     sendEvent: function (name, payload) { track('sendEvent', name, payload); },
     sendEventWithTags: function (name, payload) { track('sendEventWithTags', name, payload); },
-    // Extension point: the recommendations issue replaces this entry (cfg.RECOMS is kept).
     getRecommendations: function (options, callback) {
-      if (typeof callback == 'function') {
-        setTimeout(function () { callback('recommendations are not available yet', []); });
-      }
+      if (typeof callback != 'function') return log('warn', 'getRecommendations needs a callback');
+      withRecs(function (r) { r.get(options, callback); });
     }
   };
 
@@ -485,7 +511,13 @@
       log('warn', 'call failed:', command, e); // never into the shop's page
     }
   }
-  eS.shoptrack = true;
+  eS.shoptrack = true; // marks this copy as the one in charge
+  // What the recommendations script (eS.recs.js) uses.
+  eS.core = {
+    r: register, c: cfg, l: log,
+    v: function () { return visitor; },
+    t: function (name, payload) { track('sendEvent', name, payload); }
+  };
 
   function start() {
     // The snippet's f(...) calls f.c(arguments), and f.c pushes its own arguments: each

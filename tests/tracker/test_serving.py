@@ -18,7 +18,9 @@ from shoptrack.tracker import script as script_module
 from shoptrack.tracker.script import minify, render, tracker_source_path
 
 SOURCE = Path(__file__).resolve().parents[2] / "tracker" / "eS.js"
+RECS_SOURCE = SOURCE.with_name("eS.recs.js")
 BUDGET_GZIP_BYTES = 5 * 1024
+RECS_BUDGET_GZIP_BYTES = 3 * 1024
 
 
 def _client(tmp_path: Path, **settings: object) -> Iterator[tuple[TestClient, str]]:
@@ -164,3 +166,48 @@ def test_unknown_site_gets_a_script_that_only_warns(served: tuple[TestClient, st
 def test_minify_refuses_a_source_without_its_placeholders() -> None:
     with pytest.raises(ValueError, match="exactly once"):
         minify("var SITE = 'x';")
+
+
+def test_recommendations_script_served_beside_the_tracker_within_its_budget(
+    served: tuple[TestClient, str],
+) -> None:
+    """The lazily loaded second script: same serving, its own endpoint and size budget."""
+    client, site_id = served
+    path = f"/scripts/{site_id}.recs.js"
+    response = client.get(path, headers={"Accept-Encoding": "identity"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/javascript; charset=utf-8"
+    expected = render(
+        rjsmin.jsmin(RECS_SOURCE.read_text()),
+        site_id,
+        f"http://testserver/recs/{site_id}",
+        "'%%RECS_API%%'",
+    )
+    assert response.text == expected
+    assert f'var API="http://testserver/recs/{site_id}"' in response.text
+    assert "%%" not in response.text and "`" not in RECS_SOURCE.read_text()
+    packaged = Path(script_module.__file__).with_name("eS.recs.js")
+    assert packaged.read_bytes() == RECS_SOURCE.read_bytes()
+    gz = client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert gz.headers["content-encoding"] == "gzip" and gz.headers["etag"]
+    served_gzip = int(gz.headers["content-length"])
+    report = (
+        f"recommendations script size: source {len(RECS_SOURCE.read_bytes())} B, minified "
+        f"{len(response.content)} B, gzip {served_gzip} B (budget {RECS_BUDGET_GZIP_BYTES} B)"
+    )
+    print(report)
+    assert served_gzip <= RECS_BUDGET_GZIP_BYTES, report
+    # The tracker finds it next to itself; unknown sites get the warning script here too.
+    assert client.get("/scripts/nope.recs.js").text.startswith("window.console&&console.warn(")
+
+
+def test_recommendations_script_follows_renamed_paths(tmp_path: Path) -> None:
+    for client, site_id in _client(
+        tmp_path, public_url="https://shop.example/t/", script_path="/s", recs_path="/r/"
+    ):
+        response = client.get(f"/s/{site_id}.recs.js")
+        assert f'var API="https://shop.example/t/r/{site_id}"' in response.text
+        # The tracker itself is still served at {site_id}.js.
+        assert (
+            'var ENDPOINT="https://shop.example/t/webevent"' in client.get(f"/s/{site_id}.js").text
+        )

@@ -1,4 +1,6 @@
-"""``GET {script_path}/{site_id}.js``: the tracker, minified, with the site and collector baked in.
+"""``GET {script_path}/{site_id}.js``: the tracker, minified, with the site and collector baked in;
+``GET {script_path}/{site_id}.recs.js``: its recommendations part, loaded by the tracker when
+needed (``tracker/eS.recs.js``), with the site's recommendations endpoint baked in.
 
 The readable source is ``tracker/eS.js`` at the repository root. It is minified once when the
 routes are built (rjsmin: pure whitespace and comment removal, so the served code is the
@@ -19,6 +21,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +40,7 @@ except ImportError:  # optional: gzip alone is fine, brotli saves another ~12 %
 
 SITE_TOKEN = "'%%SITE_ID%%'"
 ENDPOINT_TOKEN = "'%%ENDPOINT%%'"
+RECS_TOKEN = "'%%RECS_API%%'"
 MEDIA_TYPE = "application/javascript; charset=utf-8"
 # A site id as the site repository allows it; anything else cannot be a site.
 _SITE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -45,30 +49,29 @@ _CACHE_ENTRIES = 256
 _UNKNOWN_MAX_AGE_S = 60
 
 
-def tracker_source_path() -> Path:
-    """``tracker/eS.js`` of the checkout this package runs from (src layout, editable install),
+def tracker_source_path(name: str = "eS.js") -> Path:
+    """``tracker/<name>`` of the checkout this package runs from (src layout, editable install),
     else the copy a wheel carries beside this module (``eS.js`` here is a symlink to the
     checkout's file, which the wheel build copies as a file)."""
     here = Path(__file__).resolve()
-    for candidate in (here.parents[3] / "tracker" / "eS.js", here.with_name("eS.js")):
+    for candidate in (here.parents[3] / "tracker" / name, here.with_name(name)):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError("tracker/eS.js not found: shoptrack must run from its source tree")
+    raise FileNotFoundError(f"tracker/{name} not found: shoptrack must run from its source tree")
 
 
-def minify(source: str) -> str:
+def minify(source: str, tokens: tuple[str, ...] = (SITE_TOKEN, ENDPOINT_TOKEN)) -> str:
     minified: str = rjsmin.jsmin(source)
-    for token in (SITE_TOKEN, ENDPOINT_TOKEN):
+    for token in tokens:
         if minified.count(token) != 1:
             raise ValueError(f"the tracker source must contain {token} exactly once")
     return minified
 
 
-def render(minified: str, site_id: str, endpoint: str) -> str:
-    """The script for one site; json.dumps quotes (and escapes) the values as JS strings."""
-    return minified.replace(SITE_TOKEN, json.dumps(site_id)).replace(
-        ENDPOINT_TOKEN, json.dumps(endpoint)
-    )
+def render(minified: str, site_id: str, endpoint: str, token: str = ENDPOINT_TOKEN) -> str:
+    """The script for one site; json.dumps quotes (and escapes) the values as JS strings.
+    ``token`` is where ``endpoint`` goes (the collector, or the recommendations API)."""
+    return minified.replace(SITE_TOKEN, json.dumps(site_id)).replace(token, json.dumps(endpoint))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +136,14 @@ def etag_matches(if_none_match: str | None, digest: str) -> bool:
 class TrackerScripts:
     """The minified tracker and its rendered, compressed forms per (site, collector URL)."""
 
-    def __init__(self, source_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        source_path: Path | None = None,
+        tokens: tuple[str, ...] = (SITE_TOKEN, ENDPOINT_TOKEN),
+    ) -> None:
         self.source_path = source_path or tracker_source_path()
-        self.minified = minify(self.source_path.read_text(encoding="utf-8"))
+        self.token = tokens[-1]
+        self.minified = minify(self.source_path.read_text(encoding="utf-8"), tokens)
         self._cache: OrderedDict[tuple[str, str], ServedScript] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -146,7 +154,7 @@ class TrackerScripts:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-        built = ServedScript.build(render(self.minified, site_id, endpoint))
+        built = ServedScript.build(render(self.minified, site_id, endpoint, self.token))
         with self._lock:
             self._cache[key] = built
             if len(self._cache) > _CACHE_ENTRIES:
@@ -168,6 +176,16 @@ def unknown_site_script(site_id: str) -> bytes:
 
 def collector_url(request: Request, settings: Settings) -> str:
     """Where the tracker posts: the public URL when configured, else the script's own origin."""
+    return public_base(request, settings) + settings.event_path
+
+
+def recs_url(request: Request, settings: Settings, site_id: str) -> str:
+    """The site's recommendations endpoint, on the same public base as the collector."""
+    return public_base(request, settings) + "/" + settings.recs_path.strip("/") + "/" + site_id
+
+
+def public_base(request: Request, settings: Settings) -> str:
+    """This server as the browser reaches it (no trailing slash)."""
     if settings.public_url:
         base = settings.public_url.rstrip("/")
     else:
@@ -182,16 +200,45 @@ def collector_url(request: Request, settings: Settings) -> str:
             if _PREFIX.match(forwarded_prefix):
                 prefix = forwarded_prefix
         base = f"{scheme}://{host}{prefix}".rstrip("/")
-    return base + settings.event_path
+    return base
 
 
 def script_route_path(settings: Settings) -> str:
     return "/" + settings.script_path.strip("/") + "/{site_id}.js"
 
 
-def tracker_routes(settings: Settings, scripts: TrackerScripts | None = None) -> list[Route]:
-    """The tracker's route; the source is read and minified here, once per process."""
+def recs_route_path(settings: Settings) -> str:
+    return "/" + settings.script_path.strip("/") + "/{site_id}.recs.js"
+
+
+def tracker_routes(
+    settings: Settings,
+    scripts: TrackerScripts | None = None,
+    recs_scripts: TrackerScripts | None = None,
+) -> list[Route]:
+    """The tracker's routes; the sources are read and minified here, once per process."""
     tracker = scripts or TrackerScripts()
+    recs = recs_scripts or TrackerScripts(tracker_source_path("eS.recs.js"), (RECS_TOKEN,))
+    return [
+        # First: ``{site_id}.js`` would also match ``<site>.recs.js`` (site "<site>.recs").
+        Route(
+            recs_route_path(settings),
+            _script_endpoint(settings, recs, lambda r, s: recs_url(r, settings, s)),
+            methods=["GET", "HEAD"],
+        ),
+        Route(
+            script_route_path(settings),
+            _script_endpoint(settings, tracker, lambda r, _s: collector_url(r, settings)),
+            methods=["GET", "HEAD"],
+        ),
+    ]
+
+
+def _script_endpoint(
+    settings: Settings,
+    tracker: TrackerScripts,
+    address: Callable[[Request, str], str],
+) -> Callable[[Request], Awaitable[Response]]:
     cache_control = f"public, max-age={settings.script_max_age_s}"
 
     async def serve_script(request: Request) -> Response:
@@ -203,7 +250,7 @@ def tracker_routes(settings: Settings, scripts: TrackerScripts | None = None) ->
                 media_type=MEDIA_TYPE,
                 headers={"Cache-Control": f"public, max-age={_UNKNOWN_MAX_AGE_S}"},
             )
-        endpoint = collector_url(request, settings)
+        endpoint = address(request, site_id)
         script = tracker.cached(site_id, endpoint)
         if script is None:
             # Compressing (brotli at quality 11) takes milliseconds: not on the event loop.
@@ -223,4 +270,4 @@ def tracker_routes(settings: Settings, scripts: TrackerScripts | None = None) ->
             headers["Content-Encoding"] = encoding
         return Response(body, media_type=MEDIA_TYPE, headers=headers)
 
-    return [Route(script_route_path(settings), serve_script, methods=["GET", "HEAD"])]
+    return serve_script

@@ -1,0 +1,67 @@
+"""``GET /api/v1/reports/blocks``: the recommendation blocks' funnel per day and variant."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from shoptrack.api.auth import require_site
+from shoptrack.collector.routes import json_response
+from shoptrack.errors import Reason, ShoptrackError
+from shoptrack.reports.queries import block_report
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+SiteId = Annotated[str, Depends(require_site)]
+DEFAULT_DAYS = 30
+MAX_DAYS = 3660
+
+
+def parse_day(value: str | None, field: str, default: date) -> date:
+    """``YYYY-MM-DD`` (a full ISO time is cut to its UTC day)."""
+    if value is None or value == "":
+        return default
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ShoptrackError(
+            Reason.INVALID_VALUE, f"{field}: expected a day as YYYY-MM-DD", field
+        ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.date()
+
+
+@router.get(
+    "/reports/blocks",
+    summary="Impressions, clicks, CTR, add-to-carts, purchases, conversion, items, revenue "
+    "and AOV per recommendation block, variant and UTC day",
+)
+async def blocks_report(
+    request: Request,
+    site_id: SiteId,
+    from_: Annotated[
+        str | None, Query(alias="from", description="first day, YYYY-MM-DD (default: 29 days ago)")
+    ] = None,
+    to: Annotated[
+        str | None, Query(description="last day, YYYY-MM-DD (default: today, UTC)")
+    ] = None,
+    block_id: Annotated[str | None, Query(max_length=64, pattern=r"^\d+$")] = None,
+) -> Response:
+    today = datetime.now(tz=UTC).date()
+    last = parse_day(to, "to", today)
+    first = parse_day(from_, "from", last - timedelta(days=DEFAULT_DAYS - 1))
+    if first > last:
+        raise ShoptrackError(Reason.INVALID_VALUE, "from: must not be after to", "from")
+    if (last - first).days >= MAX_DAYS:
+        raise ShoptrackError(
+            Reason.INVALID_VALUE, f"from: at most {MAX_DAYS} days per report", "from"
+        )
+    engine = request.app.state.services.engine
+    report = await run_in_threadpool(block_report, engine, site_id, first, last, block_id)
+    return json_response(report)

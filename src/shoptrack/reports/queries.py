@@ -1,0 +1,108 @@
+"""The block report: daily counts per block and variant, with the rates computed on read.
+
+* CTR = clicks / impressions (block views);
+* conversion = purchases / impressions (the whole funnel), ``click_conversion`` = purchases /
+  clicks;
+* AOV = revenue / purchases.
+
+A rate whose denominator is 0 is ``null``. Revenue adds the prices as the shop sent them
+(one currency per shop is assumed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from shoptrack.reports.ids import BlockRef, variant_name
+from shoptrack.store.tables import report_block_daily as D
+
+COUNTS = ("impressions", "product_impressions", "clicks", "add_to_carts", "purchases")
+AMOUNTS = ("items", "revenue")
+
+
+def _ratio(numerator: float, denominator: float, digits: int = 6) -> float | None:
+    return round(numerator / denominator, digits) if denominator else None
+
+
+def with_rates(row: dict[str, Any]) -> dict[str, Any]:
+    row["ctr"] = _ratio(row["clicks"], row["impressions"])
+    row["conversion"] = _ratio(row["purchases"], row["impressions"])
+    row["click_conversion"] = _ratio(row["purchases"], row["clicks"])
+    row["aov"] = _ratio(row["revenue"], row["purchases"], 2)
+    row["items"] = round(row["items"], 3)
+    row["revenue"] = round(row["revenue"], 2)
+    return row
+
+
+def _shape(values: Mapping[Any, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in COUNTS:
+        out[name] = int(values[name] or 0)
+    for name in AMOUNTS:
+        out[name] = float(values[name] or 0.0)
+    return out
+
+
+def block_report(
+    engine: Engine, site_id: str, day_from: date, day_to: date, block_id: str | None = None
+) -> dict[str, Any]:
+    """Rows per day, block and variant (``days``) and their sums over the range (``totals``)."""
+    where = [D.c.site_id == site_id, D.c.day >= day_from.isoformat(), D.c.day <= day_to.isoformat()]
+    if block_id is not None:
+        where.append(D.c.block_id == block_id)
+    columns = [D.c[name] for name in COUNTS + AMOUNTS]
+    daily = (
+        select(D.c.day, D.c.block_id, D.c.variant_id, *columns)
+        .where(*where)
+        .order_by(D.c.day, D.c.block_id, D.c.variant_id)
+    )
+    summed = (
+        select(
+            D.c.block_id,
+            D.c.variant_id,
+            *[func.sum(column).label(column.name) for column in columns],
+        )
+        .where(*where)
+        .group_by(D.c.block_id, D.c.variant_id)
+    )
+    with engine.connect() as conn:
+        days = [
+            with_rates(
+                {
+                    "day": r.day,
+                    "block_id": r.block_id,
+                    "variant_id": r.variant_id,
+                    "variant": variant_name(BlockRef(r.block_id, r.variant_id)),
+                    **_shape(r._mapping),
+                }
+            )
+            for r in conn.execute(daily)
+        ]
+        totals = [
+            with_rates(
+                {
+                    "block_id": r.block_id,
+                    "variant_id": r.variant_id,
+                    "variant": variant_name(BlockRef(r.block_id, r.variant_id)),
+                    **_shape(r._mapping),
+                }
+            )
+            for r in conn.execute(summed)
+        ]
+    # Numeric ids sort as numbers (block 9 before block 10).
+    totals.sort(key=lambda t: (_id_key(t["block_id"]), _id_key(t["variant_id"])))
+    days.sort(key=lambda d: (d["day"], _id_key(d["block_id"]), _id_key(d["variant_id"])))
+    return {
+        "from": day_from.isoformat(),
+        "to": day_to.isoformat(),
+        "days": days,
+        "totals": totals,
+    }
+
+
+def _id_key(value: str) -> tuple[int, str]:
+    return (int(value), "") if value.isdigit() else (2**63, value)

@@ -1,0 +1,1 @@
+../../../tracker/eS.recs.js
