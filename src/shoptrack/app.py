@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,11 +13,18 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from shoptrack import __version__
+from shoptrack.api.catalog import router as catalog_router
+from shoptrack.api.contacts import router as contacts_router
 from shoptrack.api.events import router as events_router
+from shoptrack.catalog.service import CatalogService
 from shoptrack.collector.routes import error_response, ingestion_routes, json_response
 from shoptrack.config import Settings, get_settings
 from shoptrack.errors import Reason, ShoptrackError
+from shoptrack.recommend.routes import install as install_recommendations
+from shoptrack.reports.api import router as reports_router
 from shoptrack.services import Services
+from shoptrack.tracker.script import tracker_routes
+from shoptrack.worker import run_in_background
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,9 +35,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = await run_in_threadpool(Services.build, settings)
         app.state.services = services
         services.writer.start()
+        app.state.catalog = catalog = CatalogService(services.engine, settings)
+        if settings.run_processors:
+            catalog.start_scheduler()  # scheduled feed imports, beside the processors
+        # Processors (identity linking, …) in-process unless separate workers do it.
+        stop_processors = asyncio.Event()
+        processors = (
+            asyncio.create_task(run_in_background(services.identity.runner, stop_processors))
+            if settings.run_processors
+            else None
+        )
         try:
             yield
         finally:
+            stop_processors.set()
+            if processors is not None:
+                await processors
+            await run_in_threadpool(catalog.close)
             await services.writer.close()
             services.engine.dispose()
 
@@ -37,7 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="shoptrack", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
     )
     app.router.routes.extend(ingestion_routes(settings.event_path))
+    app.router.routes.extend(tracker_routes(settings))
     app.include_router(events_router)
+    app.include_router(contacts_router)
+    app.include_router(catalog_router)
+    install_recommendations(app, settings)  # {recs_path}/… and /api/v1/blocks
+    app.include_router(reports_router)
 
     @app.exception_handler(ShoptrackError)
     async def _shoptrack_error(_request: Request, exc: ShoptrackError) -> Response:

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     event_path: str = "/webevent"
 
     # --- group commit -------------------------------------------------------------------
-    commit_interval_ms: float = Field(2.0, ge=0, le=1000)
+    commit_interval_ms: float = Field(0.0, ge=0, le=1000)
     commit_max_events: int = Field(2000, ge=1, le=100_000)
 
     # --- input limits -------------------------------------------------------------------
@@ -45,6 +45,49 @@ class Settings(BaseSettings):
     max_clock_skew_future_s: int = Field(300, ge=0)
     max_event_age_s: int = Field(7 * 24 * 3600, ge=0)
     session_timeout_s: int = Field(30 * 60, ge=60)
+
+    # --- browser tracker ----------------------------------------------------------------
+    script_path: str = "/scripts"
+    script_max_age_s: int = Field(300, ge=0, le=86400)
+
+    # --- identity and processors ---------------------------------------------------------
+    identity_auto_create_contacts: bool = True
+    max_contacts_per_request: int = Field(3000, ge=1, le=100_000)
+    run_processors: bool = True
+    processor_poll_interval_s: float = Field(0.5, gt=0, le=60)
+    processor_batch_size: int = Field(500, ge=1, le=100_000)
+    processor_gap_wait_s: float = Field(5.0, ge=0, le=3600)
+
+    # --- product catalogue ----------------------------------------------------------------
+    feed_batch_size: int = Field(2000, ge=1, le=100_000)
+    feed_timeout_s: float = Field(30.0, gt=0)
+    feed_max_seconds: float = Field(3600.0, gt=0)
+    feed_max_bytes: int = Field(2 * 1024**3, ge=1024)
+    feed_report_examples: int = Field(100, ge=0, le=10_000)
+    feed_timezone: str = "UTC"
+    feed_schedule_interval_s: float = Field(30.0, gt=0, le=3600)
+
+    # --- recommendations ------------------------------------------------------------------
+    recs_path: str = "/recs"
+    recs_refresh_interval_s: float = Field(5.0, ge=0, le=3600)
+    recs_train_interval_s: float = Field(6 * 3600.0, gt=0)
+    recs_update_interval_s: float = Field(60.0, gt=0)
+    recs_exclude_purchased: bool = False
+    recs_history_events: int = Field(100, ge=1, le=10_000)
+
+    # --- recommendation reports -----------------------------------------------------------
+    attribution_window_days: int = Field(7, ge=0, le=365)
+
+    @field_validator("feed_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     @field_validator("sqlite_synchronous")
     @classmethod

@@ -11,6 +11,7 @@ from shoptrack.collector.sites import SiteDirectory
 from shoptrack.collector.writer import GroupCommitWriter
 from shoptrack.config import Settings
 from shoptrack.identity.crypto import Keyring
+from shoptrack.identity.services import IdentityServices
 from shoptrack.store.db import create_store_engine
 from shoptrack.store.events_repo import EventLog
 from shoptrack.store.migrate import upgrade
@@ -27,6 +28,7 @@ class Services:
     sites: SiteDirectory
     writer: GroupCommitWriter
     collector: Collector
+    identity: IdentityServices
 
     @classmethod
     def build(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -43,7 +45,10 @@ class Services:
             event_log, settings.commit_interval_ms / 1000, settings.commit_max_events
         )
         collector = Collector(settings, event_log, writer, sites, keyring)
-        return cls(settings, engine, keyring, event_log, site_repo, sites, writer, collector)
+        identity = IdentityServices.build(settings, engine, keyring)
+        return cls(
+            settings, engine, keyring, event_log, site_repo, sites, writer, collector, identity
+        )
 
 
 def open_store(settings: Settings) -> tuple[Engine, EventLog, SiteRepository]:

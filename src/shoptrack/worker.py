@@ -189,10 +189,14 @@ def build_runner(settings: Settings, engine: Engine, keyring: Keyring) -> Proces
     """Every processor of this version, in the order they run (add new ones here)."""
     from shoptrack.catalog.processor import CatalogEventProcessor
     from shoptrack.identity.processor import IdentityProcessor
+    from shoptrack.recommend.scheduler import RecommendationScheduler
+    from shoptrack.reports.processor import ReportsProcessor
 
     processors: list[Processor] = [
         IdentityProcessor(keyring, settings.identity_auto_create_contacts),
         CatalogEventProcessor(),
+        RecommendationScheduler(engine, settings),
+        ReportsProcessor(settings.attribution_window_days),
     ]
     return ProcessorRunner(
         engine,

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Float,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -82,4 +86,369 @@ rejected_events = Table(
     Column("body_size", Integer, nullable=False),
     Column("body_enc", LargeBinary, nullable=False),
     Index("ix_rejected_site_seq", "site_id", "seq"),
+)
+
+# --- identity (migration 0002): contacts and what links visitors to them -------------------
+# Personal fields live only in ``profile_enc`` / ``identity_enc`` (AES-GCM, identity/crypto.py);
+# lookups go through the ``*_bidx`` blind indexes. A merged contact keeps a row without personal
+# data whose ``merged_into`` names the survivor.
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("contact_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("external_bidx", String(64), nullable=True),
+    Column("email_bidx", String(64), nullable=True),
+    Column("phone_bidx", String(64), nullable=True),
+    Column("profile_enc", LargeBinary, nullable=True),
+    Column("merged_into", String(64), nullable=True),
+    PrimaryKeyConstraint("site_id", "contact_id", name="pk_contacts"),
+    Index("uq_contacts_site_external", "site_id", "external_bidx", unique=True),
+    Index("uq_contacts_site_email", "site_id", "email_bidx", unique=True),
+    Index("uq_contacts_site_phone", "site_id", "phone_bidx", unique=True),
+    Index("ix_contacts_site_merged", "site_id", "merged_into"),
+)
+
+contact_visitors = Table(
+    "contact_visitors",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("visitor_id", String(128), nullable=False),
+    Column("contact_id", String(64), nullable=False),
+    Column("linked_at", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=True),
+    PrimaryKeyConstraint("site_id", "visitor_id", name="pk_contact_visitors"),
+    Index("ix_contact_visitors_contact", "site_id", "contact_id"),
+)
+
+pending_identities = Table(
+    "pending_identities",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("pending_id", String(64), nullable=False),
+    Column("visitor_id", String(128), nullable=False),
+    Column("external_bidx", String(64), nullable=True),
+    Column("email_bidx", String(64), nullable=True),
+    Column("phone_bidx", String(64), nullable=True),
+    Column("identity_enc", LargeBinary, nullable=False),
+    Column("first_seen_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("site_id", "pending_id", name="pk_pending_identities"),
+    Index("ix_pending_site_visitor_id", "site_id", "visitor_id"),
+    Index("ix_pending_site_external_bidx", "site_id", "external_bidx"),
+    Index("ix_pending_site_email_bidx", "site_id", "email_bidx"),
+    Index("ix_pending_site_phone_bidx", "site_id", "phone_bidx"),
+)
+
+contact_merges = Table(
+    "contact_merges",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("merge_id", String(64), nullable=False),
+    Column("survivor_id", String(64), nullable=False),
+    Column("merged_id", String(64), nullable=False),
+    Column("matched_on", String(32), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("merged_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("site_id", "merge_id", name="pk_contact_merges"),
+    Index("ix_contact_merges_survivor", "site_id", "survivor_id"),
+)
+
+# Erasures and key rotations; ``details`` holds counts and ids, never personal data.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("audit_id", String(64), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(128), nullable=True),
+    Column("actor", String(64), nullable=False),
+    Column("details", Text, nullable=False, server_default="{}"),
+    PrimaryKeyConstraint("site_id", "audit_id", name="pk_audit_log"),
+    Index("ix_audit_log_site_at", "site_id", "at"),
+)
+
+# How far each processor (identity, and later triggers, reports …) has read the event log.
+processor_cursors = Table(
+    "processor_cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", BigInteger, nullable=False, server_default="0"),
+)
+
+# --- catalogue (migration 0003): feeds, imports, products by generation, categories, history --
+# An import writes a new generation of a site's products beside the live one and switches
+# ``catalog_state.generation`` in one short transaction, so readers never see a half import.
+catalog_feeds = Table(
+    "catalog_feeds",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("feed_id", String(32), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("schedule", String(64), nullable=True),
+    Column("next_run_at", BigInteger, nullable=True),
+    Column("etag", Text, nullable=True),
+    Column("last_modified", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_import_id", String(32), nullable=True),
+    Column("last_status", String(16), nullable=True),
+    Column("last_import_at", BigInteger, nullable=True),
+    PrimaryKeyConstraint("site_id", "feed_id", name="pk_catalog_feeds"),
+)
+
+catalog_imports = Table(
+    "catalog_imports",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("import_id", String(32), nullable=False),
+    Column("feed_id", String(32), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("generation", Integer, nullable=True),
+    Column("error_code", String(32), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("report", Text, nullable=False, server_default="{}"),
+    PrimaryKeyConstraint("site_id", "import_id", name="pk_catalog_imports"),
+    Index("ix_catalog_imports_feed", "site_id", "feed_id", "started_at"),
+)
+
+catalog_state = Table(
+    "catalog_state",
+    metadata,
+    Column("site_id", String(64), primary_key=True),
+    Column("generation", Integer, nullable=False, server_default="0"),
+    Column("next_generation", Integer, nullable=False, server_default="1"),
+    Column("pending_generation", Integer, nullable=True),
+    Column("retired_generation", Integer, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False, server_default="0"),
+)
+
+catalog_products = Table(
+    "catalog_products",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("product_key", String(255), nullable=False),
+    Column("feed_id", String(32), nullable=True),
+    Column("title", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("link", Text, nullable=True),
+    Column("image_link", Text, nullable=True),
+    Column("brand", Text, nullable=True),
+    Column("availability", String(32), nullable=True),
+    Column("item_group_id", String(255), nullable=True),
+    Column("is_new", Boolean, nullable=True),
+    Column("currency", String(8), nullable=True),
+    Column("regular_price", Float, nullable=True),
+    Column("sale_price", Float, nullable=True),
+    Column("feed_price", Float, nullable=True),
+    Column("feed_in_stock", Boolean, nullable=True),
+    Column("price", Float, nullable=True),
+    Column("in_stock", Boolean, nullable=True),
+    Column("price_source", String(16), nullable=False),
+    Column("price_at", BigInteger, nullable=False),
+    Column("stock_source", String(16), nullable=False),
+    Column("stock_at", BigInteger, nullable=False),
+    Column("details_source", String(16), nullable=False),
+    Column("details_at", BigInteger, nullable=False),
+    Column("event_at", BigInteger, nullable=True),
+    Column("categories", Text, nullable=False, server_default="[]"),
+    Column("attributes", Text, nullable=False, server_default="{}"),
+    Column("search_text", Text, nullable=False, server_default=""),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("site_id", "generation", "product_key", name="pk_catalog_products"),
+    Index("ix_catalog_products_feed", "site_id", "generation", "feed_id"),
+    # Only the products events changed (the import carries their values over): a small
+    # partial index, which the planner can never mistake for a product-key lookup path.
+    Index(
+        "ix_catalog_products_event",
+        "site_id",
+        "generation",
+        "product_key",
+        postgresql_where=text("event_at IS NOT NULL"),
+        sqlite_where=text("event_at IS NOT NULL"),
+    ),
+)
+
+catalog_product_categories = Table(
+    "catalog_product_categories",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("category_id", BigInteger, nullable=False),
+    Column("product_key", String(255), nullable=False),
+    PrimaryKeyConstraint(
+        "site_id", "generation", "category_id", "product_key", name="pk_catalog_product_categories"
+    ),
+)
+
+# Every category path ever seen for a site; ``category_id`` is a hash of the path, so it is
+# the same in every generation. The tree shown is the part the live generation's products use.
+catalog_categories = Table(
+    "catalog_categories",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("category_id", BigInteger, nullable=False),
+    Column("parent_id", BigInteger, nullable=True),
+    Column("name", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("depth", Integer, nullable=False),
+    PrimaryKeyConstraint("site_id", "category_id", name="pk_catalog_categories"),
+)
+
+catalog_history = Table(
+    "catalog_history",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("product_key", String(255), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("price", Float, nullable=True),
+    Column("old_price", Float, nullable=True),
+    Column("currency", String(8), nullable=True),
+    Column("in_stock", Boolean, nullable=True),
+    Column("old_in_stock", Boolean, nullable=True),
+    Column("ref", String(128), nullable=True),
+    PrimaryKeyConstraint("site_id", "product_key", "at", "source", name="pk_catalog_history"),
+)
+
+# --- recommendation reports (migration 0005): derived from the event log by the reports
+# processor (``reports/processor.py``); ``shoptrack reports rebuild`` recomputes them. --------
+# One row per site, UTC day, block and variant; CTR, conversion and AOV are computed when read.
+report_block_daily = Table(
+    "report_block_daily",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("day", String(10), nullable=False),  # YYYY-MM-DD (UTC): sorts and compares as text
+    Column("block_id", String(64), nullable=False),
+    Column("variant_id", String(64), nullable=False),
+    Column("impressions", BigInteger, nullable=False, server_default="0"),
+    Column("product_impressions", BigInteger, nullable=False, server_default="0"),
+    Column("clicks", BigInteger, nullable=False, server_default="0"),
+    Column("add_to_carts", BigInteger, nullable=False, server_default="0"),
+    Column("purchases", BigInteger, nullable=False, server_default="0"),
+    Column("items", Float, nullable=False, server_default="0"),
+    Column("revenue", Float, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("site_id", "day", "block_id", "variant_id", name="pk_report_block_daily"),
+)
+
+# The last block a visitor reached a product from: what the click-within-window attribution
+# of add-to-carts and purchases reads. ``carted`` / ``converted``: already counted once.
+report_clicks = Table(
+    "report_clicks",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("visitor_id", String(128), nullable=False),
+    Column("product_key", String(255), nullable=False),
+    Column("block_id", String(64), nullable=False),
+    Column("variant_id", String(64), nullable=False),
+    Column("clicked_at", BigInteger, nullable=False),
+    Column("session_id", String(128), nullable=True),
+    Column("carted", Boolean, nullable=False, server_default="0"),
+    Column("converted", Boolean, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("site_id", "visitor_id", "product_key", name="pk_report_clicks"),
+)
+
+# Clicks already counted per visitor session and sc_content (and the landing URL of the last
+# one): the tracker repeats a remembered sc_content on the session's later events.
+report_click_sessions = Table(
+    "report_click_sessions",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("visitor_id", String(128), nullable=False),
+    Column("session_id", String(128), nullable=False),
+    Column("container_type", String(128), nullable=False),
+    Column("last_url", Text, nullable=True),
+    Column("at", BigInteger, nullable=False),
+    PrimaryKeyConstraint(
+        "site_id", "visitor_id", "session_id", "container_type", name="pk_report_click_sessions"
+    ),
+)
+
+# --- recommendations (migration 0004): blocks, A/B variants, change history, model snapshots --
+# Block and variant ids are small integers per site (``r{block_id}v{variant_id}``); every
+# change bumps ``rec_blocks.version`` and writes one ``rec_block_changes`` row.
+rec_blocks = Table(
+    "rec_blocks",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("block_id", Integer, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("page_type", String(16), nullable=False),
+    Column("product_count", Integer, nullable=False),
+    Column("filters", Text, nullable=False, server_default="{}"),
+    Column("selector", Text, nullable=True),
+    Column("position", String(16), nullable=False),
+    Column("template", Text, nullable=True),
+    Column("title", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("placement_id", BigInteger, nullable=True),
+    Column("preview_token", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("site_id", "block_id", name="pk_rec_blocks"),
+)
+
+rec_variants = Table(
+    "rec_variants",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("variant_id", Integer, nullable=False),
+    Column("block_id", Integer, nullable=False),
+    Column("algorithm", String(64), nullable=False),
+    Column("params", Text, nullable=False, server_default="{}"),
+    Column("weight", Float, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("site_id", "variant_id", name="pk_rec_variants"),
+    Index("ix_rec_variants_block", "site_id", "block_id"),
+)
+
+rec_block_changes = Table(
+    "rec_block_changes",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("block_id", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("details", Text, nullable=False, server_default="{}"),
+    PrimaryKeyConstraint("site_id", "block_id", "version", name="pk_rec_block_changes"),
+)
+
+# A trained model per site (serialized arrays); serving loads the newest one.
+rec_snapshots = Table(
+    "rec_snapshots",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("snapshot_id", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("upto_seq", BigInteger, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("items", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("site_id", "snapshot_id", name="pk_rec_snapshots"),
+)
+
+# Popularity counters folded in since the site's last snapshot (no full retrain needed).
+rec_counters = Table(
+    "rec_counters",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("snapshot_id", Integer, nullable=False),
+    Column("upto_seq", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("site_id", name="pk_rec_counters"),
 )
