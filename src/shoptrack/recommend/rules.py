@@ -11,7 +11,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 # scipy ships no type information; its sparse matrices are used through a few plain calls.
-import scipy.sparse as sp  # type: ignore[import-untyped]
+import scipy.sparse as sp
 
 from shoptrack.recommend.base import EMPTY_ITEMS, EMPTY_SCORES, Recommender, sum_by_item
 from shoptrack.recommend.data import FloatArray, IntArray, Sessions
