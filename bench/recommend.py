@@ -43,22 +43,12 @@ from urllib.parse import urlencode
 import numpy as np
 import orjson
 
+from shoptrack.recommend.block_rules import BLOCK_ALGORITHMS
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-BLOCK_TYPES = (
-    "popular",
-    "popular-category",
-    "new",
-    "trending",
-    "recently-viewed",
-    "similar",
-    "also-viewed",
-    "bought-together",
-    "cart-complements",
-    "personal",
-    "personal-category",
-    "next-item",
-)
+# Every block type a variant can name, as the block rules define them.
+BLOCK_TYPES = BLOCK_ALGORITHMS
 
 
 def free_port() -> int:

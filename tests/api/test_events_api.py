@@ -9,34 +9,22 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from shoptrack.app import create_app
-from shoptrack.config import Settings
 from shoptrack.events.model import iso_ms
-from tests.support.databases import empty_all_tables, migrated_engine
+from tests.support.apps import DATABASES, module_app
 from tests.support.payloads import now_ms, rest_body
 
 Site = tuple[str, str]
 HOUR = 3_600_000
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=DATABASES)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
     """One real app per database for the module: starting one per test would cost more than
     the tests. Each test works on the fresh site of the ``site`` fixture, and every read goes
     through that site's key, so tests cannot see each other's events."""
-    tmp = tmp_path_factory.mktemp("events-api")
-    url = f"sqlite:///{tmp / 'shoptrack.db'}"
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        engine = migrated_engine(url)
-        empty_all_tables(engine)
-        engine.dispose()
-    settings = Settings(database_url=url, key_file=tmp / "shoptrack.keys", commit_interval_ms=1)
-    with TestClient(create_app(settings)) as client:
+    with module_app(request, tmp_path_factory, "events-api") as client:
         yield client
 
 

@@ -15,11 +15,9 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import func, select
 
-from shoptrack.app import create_app
-from shoptrack.config import Settings
 from shoptrack.identity.crypto import PURPOSE_EVENT_IDENTITY
 from shoptrack.store.tables import events, rejected_events
-from tests.support.databases import empty_all_tables, migrated_engine
+from tests.support.apps import DATABASES, module_app
 from tests.support.payloads import now_ms, rest_body
 
 Site = tuple[str, str]
@@ -43,23 +41,13 @@ def post(client: TestClient, body: Any, headers: dict[str, str] | None = None) -
     return response
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=DATABASES)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
     """One real app per database for the module: starting one per test would cost more than
     the tests. Each test isolates itself by the fresh site of the ``site`` fixture."""
-    tmp = tmp_path_factory.mktemp("rest")
-    url = f"sqlite:///{tmp / 'shoptrack.db'}"
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        engine = migrated_engine(url)
-        empty_all_tables(engine)
-        engine.dispose()
-    settings = Settings(database_url=url, key_file=tmp / "shoptrack.keys", commit_interval_ms=1)
-    with TestClient(create_app(settings)) as client:
+    with module_app(request, tmp_path_factory, "rest") as client:
         yield client
 
 

@@ -15,12 +15,10 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from shoptrack.app import create_app
-from shoptrack.config import Settings
 from shoptrack.reports.commands import rebuild
 from shoptrack.reports.ids import BlockRef, parse_container
 from shoptrack.store.sites_repo import SiteRepository
-from tests.support.databases import empty_all_tables, migrated_engine
+from tests.support.apps import DATABASES, module_app
 
 DAY = 86_400_000
 T0 = int(datetime(2026, 11, 2, 10, 0, tzinfo=UTC).timestamp() * 1000)  # a Monday, 10:00 UTC
@@ -29,28 +27,13 @@ OTHER = "1253_r963v1318"  # the same block's other variant
 SHOP = "https://shop.example"
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=DATABASES)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
     """One app per database for the module; each test has its own site. The processors run
     only when a test drains them, so every report reads a settled log."""
-    tmp = tmp_path_factory.mktemp("reports")
-    url = f"sqlite:///{tmp / 'shoptrack.db'}"
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        engine = migrated_engine(url)
-        empty_all_tables(engine)
-        engine.dispose()
-    settings = Settings(
-        database_url=url,
-        key_file=tmp / "shoptrack.keys",
-        commit_interval_ms=1,
-        run_processors=False,
-    )
-    with TestClient(create_app(settings)) as client:
+    with module_app(request, tmp_path_factory, "reports", run_processors=False) as client:
         yield client
 
 
