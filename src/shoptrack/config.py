@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     feed_max_bytes: int = Field(2 * 1024**3, ge=1024)
     feed_report_examples: int = Field(100, ge=0, le=10_000)
     feed_timezone: str = "UTC"
+    feed_allow_private_hosts: bool = False
     feed_schedule_interval_s: float = Field(30.0, gt=0, le=3600)
 
     # --- recommendations ------------------------------------------------------------------

@@ -345,3 +345,16 @@ def test_healthz_answers_when_the_store_is_reachable(client: TestClient) -> None
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+def test_nul_in_any_api_path_or_query_value_is_a_400(client: TestClient, site: Site) -> None:
+    _, key = site
+    for path in (
+        "/api/v1/contacts/a%00b",
+        "/api/v1/products?q=a%00b",
+        "/api/v1/products?category=a%00b",
+        "/api/v1/events?type=PageView&before=1&visitor_id=a%00b",
+    ):
+        response = client.get(path, headers=bearer(key))
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error"]["code"] == "invalid_value"

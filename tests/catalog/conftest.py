@@ -40,6 +40,8 @@ def catalog_settings(database_url: str, tmp_path: Path) -> Settings:
         feed_timeout_s=0.5,
         feed_max_bytes=1024 * 1024,
         run_processors=False,
+        # The tests' feed server listens on 127.0.0.1.
+        feed_allow_private_hosts=True,
     )
 
 

@@ -28,7 +28,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         key_file=tmp_path / "shoptrack.keys",
         commit_interval_ms=1,
         run_processors=False,
-        feed_timeout_s=2,
+        feed_timeout_s=2,  # The tests' feed server listens on 127.0.0.1.
+        feed_allow_private_hosts=True,
     )
 
 

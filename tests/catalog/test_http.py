@@ -6,6 +6,8 @@ import socket
 import time
 
 from shoptrack.catalog.feeds import Feed
+from shoptrack.catalog.importer import FeedImporter
+from shoptrack.config import Settings
 from tests.catalog.conftest import Catalog
 from tests.catalog.feedfiles import product, rss
 from tests.catalog.httpserver import FeedServer, Route
@@ -101,3 +103,20 @@ def test_an_unreachable_host_is_recorded(catalog: Catalog) -> None:
     assert catalog.feeds.imports(catalog.site_id, outcome.feed_id)[0]["error"]["code"] == (
         "unreachable"
     )
+
+
+def test_by_default_a_feed_may_not_reach_private_addresses(
+    catalog: Catalog, catalog_settings: Settings, server: FeedServer
+) -> None:
+    # Without the opt-in, a key holder cannot make us fetch from loopback (or follow a
+    # redirect there), and nothing of the target is imported.
+    server.routes["/feed.xml"] = Route(FEED)
+    strict = catalog_settings.model_copy(update={"feed_allow_private_hosts": False})
+    importer = FeedImporter(catalog.engine, strict)
+    for url in (server.url("/feed.xml"), "http://localhost:9/feed.xml"):
+        feed = url_feed(catalog, url)
+        outcome = importer.run(feed)
+        assert outcome.status == "failed" and outcome.error is not None
+        assert outcome.error["code"] == "private_address"
+    assert server.requests == []
+    assert catalog.keys() == []

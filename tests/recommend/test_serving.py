@@ -44,8 +44,16 @@ def test_shape_url_all_fields_and_unknown_variant(shop: Shop) -> None:
     assert missing.status_code == 404
     assert missing.json() == {"error": "variantId r12v34 was not found in config"}
     assert shop.get("nonsense").json() == {"error": "variantId nonsense was not found in config"}
-    other_site = shop.client.get(f"/recs/other-site?variant={variant}")
+    # A variant of one site is not found through another (real) site.
+    other, _ = shop.client.app.state.services.site_repo.create("Other shop")  # type: ignore[attr-defined]
+    other_site = shop.client.get(f"/recs/{other.site_id}?variant={variant}")
+    assert other_site.status_code == 404
     assert other_site.json() == {"error": f"variantId {variant} was not found in config"}
+    # A made-up site answers at once, without loading anything for it.
+    unknown = shop.client.get(f"/recs/no-such-site?variant={variant}")
+    assert unknown.status_code == 404
+    assert unknown.json() == {"error": "site 'no-such-site' does not exist"}
+    assert shop.client.get(f"/recs/{shop.site_id}/blocks?visitor=a%00b").status_code == 400
     assert shop.client.get(f"/recs/{shop.site_id}").status_code == 400
     assert shop.get(variant, filters="{not json").status_code == 400
     assert shop.get(variant, limit=0).status_code == 400

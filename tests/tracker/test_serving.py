@@ -146,6 +146,8 @@ def test_collector_address_from_proxy_headers_when_trusted(tmp_path: Path) -> No
             },
         )
         assert 'var ENDPOINT="https://shop.example/t/webevent"' in response.text
+        # Shared caches must key on the headers the address came from.
+        assert "X-Forwarded-Host" in response.headers["vary"]
         bad_prefix = client.get(
             f"/scripts/{site_id}.js", headers={"X-Forwarded-Prefix": '/t"+alert(1)+"'}
         )

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 class FeedErrorCode(StrEnum):
     UNREACHABLE = "unreachable"
+    PRIVATE_ADDRESS = "private_address"
     HTTP_ERROR = "http_error"
     TIMEOUT = "timeout"
     TOO_LARGE = "too_large"

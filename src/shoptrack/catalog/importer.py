@@ -153,6 +153,7 @@ class FeedImporter:
             settings.feed_timeout_s,
             settings.feed_max_bytes,
             deadline_after(settings.feed_max_seconds),
+            settings.feed_allow_private_hosts,
         )
         with open_feed(
             feed.url,

@@ -9,6 +9,8 @@ conditional requests: the ETag and Last-Modified of the last good import are sen
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +36,9 @@ class FetchOptions:
     timeout_s: float
     max_bytes: int
     deadline: float | None  # time.monotonic() after which reading stops
+    # Feeds may be registered by any API-key holder: by default they may not make this
+    # server reach loopback, private, link-local or reserved addresses (SSRF).
+    allow_private_hosts: bool = False
 
 
 @dataclass(slots=True)
@@ -100,9 +105,13 @@ def _open_http(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     timeout = httpx.Timeout(options.timeout_s)
+    # Checked on every request, so a redirect cannot lead to a private address either.
+    hooks = {"request": [] if options.allow_private_hosts else [_refuse_private_address]}
     try:
         with (
-            httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=5) as client,
+            httpx.Client(
+                timeout=timeout, follow_redirects=True, max_redirects=5, event_hooks=hooks
+            ) as client,
             client.stream("GET", url, headers=headers) as response,
         ):
             if response.status_code == 304:
@@ -128,6 +137,24 @@ def _open_http(
             )
     except httpx.HTTPError as exc:
         raise _http_failure(exc, url) from None
+
+
+def _refuse_private_address(request: httpx.Request) -> None:
+    """Refuse a request whose host resolves to anything but public addresses."""
+    host = request.url.host
+    port = request.url.port or (443 if request.url.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return  # unresolvable: the connection attempt reports it as unreachable
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            raise FeedError(
+                FeedErrorCode.PRIVATE_ADDRESS,
+                f"{host} resolves to {address}, a private or local address; feeds must be "
+                "public (setting SHOPTRACK_FEED_ALLOW_PRIVATE_HOSTS allows it)",
+            )
 
 
 def _chunks(response: httpx.Response, url: str) -> Iterator[bytes]:

@@ -41,10 +41,18 @@ def truncate_ip(raw: str | None) -> str | None:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
 
 
-@lru_cache(maxsize=8192)
 def describe_user_agent(raw: str) -> dict[str, Any]:
-    """Browser, OS and device families plus a bot flag; cached because agents repeat a lot."""
-    result = parse_user_agent_string(raw[:512])
+    """Browser, OS and device families plus a bot flag; cached because agents repeat a lot.
+
+    Only the first 512 characters are read, and only they key the cache: a client cannot
+    make the cache hold its whole (up to header-size) agent string.
+    """
+    return _describe_user_agent(raw[:512])
+
+
+@lru_cache(maxsize=8192)
+def _describe_user_agent(raw: str) -> dict[str, Any]:
+    result = parse_user_agent_string(raw)
     device = result.device.family if result.device else None
     return {
         "browser": result.user_agent.family if result.user_agent else None,

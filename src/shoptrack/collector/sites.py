@@ -16,6 +16,8 @@ from shoptrack.store.sites_repo import SiteRepository
 
 _NEGATIVE_TTL_S = 3.0
 _KEY_TTL_S = 60.0
+# Our keys are "stk_" + 43 characters; anything much longer is not a key.
+_MAX_KEY_LENGTH = 128
 
 
 class SiteDirectory:
@@ -42,6 +44,8 @@ class SiteDirectory:
         return True
 
     async def site_for_key(self, key: str) -> str | None:
+        if len(key) > _MAX_KEY_LENGTH:
+            return None  # not one of ours; and not worth a cache entry or a query
         cached = self._keys.get(key)
         if cached is not None and time.monotonic() - cached[1] < _KEY_TTL_S:
             return cached[0]

@@ -102,21 +102,32 @@ class GroupCommitWriter:
                 if gather and self._pending_size < self._max_events:
                     await asyncio.sleep(self._interval)
             group = self._take_group()
-            rows = [r for item in group for r in item.rows]
-            rejected = [r for item in group for r in item.rejected]
-            try:
-                await loop.run_in_executor(self._executor, self._store.append, rows, rejected)
-            except Exception as exc:
-                log.error(
-                    "commit of %d events failed: %s", len(rows) + len(rejected), type(exc).__name__
-                )
-                failure = Unavailable(f"the event store is unavailable ({type(exc).__name__})")
+            if not await self._commit(loop, group) and len(group) > 1:
+                # One request's rows may be what the store refused: commit each request on
+                # its own, so a single bad row cannot fail (and keep failing) everyone else.
                 for item in group:
-                    if not item.done.done():
-                        item.done.set_exception(failure)
-                continue
-            self.commits += 1
-            self.committed_rows += len(rows)
+                    await self._commit(loop, [item])
+
+    async def _commit(self, loop: asyncio.AbstractEventLoop, group: list[_Pending]) -> bool:
+        """Commit a group and answer its requests; False (nothing answered) if it failed."""
+        rows = [r for item in group for r in item.rows]
+        rejected = [r for item in group for r in item.rejected]
+        try:
+            await loop.run_in_executor(self._executor, self._store.append, rows, rejected)
+        except Exception as exc:
+            log.error(
+                "commit of %d events failed: %s", len(rows) + len(rejected), type(exc).__name__
+            )
+            if len(group) > 1:
+                return False
+            failure = Unavailable(f"the event store is unavailable ({type(exc).__name__})")
             for item in group:
                 if not item.done.done():
-                    item.done.set_result(None)
+                    item.done.set_exception(failure)
+            return False
+        self.commits += 1
+        self.committed_rows += len(rows)
+        for item in group:
+            if not item.done.done():
+                item.done.set_result(None)
+        return True

@@ -148,7 +148,8 @@ def parse_key(
     if isinstance(value, bool):
         raise _invalid(field, "expected a string, got a boolean")
     if isinstance(value, int | float) and math.isfinite(value):
-        return str(int(value)) if float(value).is_integer() else str(value)
+        # Numbers become text first, so the length bound below holds for them too (1e300).
+        value = str(int(value)) if float(value).is_integer() else str(value)
     if isinstance(value, str) and "\x00" in value:
         raise _invalid(field, "must not contain NUL characters")
     if isinstance(value, str) and value.strip():

@@ -240,6 +240,11 @@ def _script_endpoint(
     address: Callable[[Request, str], str],
 ) -> Callable[[Request], Awaitable[Response]]:
     cache_control = f"public, max-age={settings.script_max_age_s}"
+    vary = "Accept-Encoding"
+    if settings.trust_proxy_headers and not settings.public_url:
+        # The baked-in address then follows these headers: a shared cache must key on them,
+        # or one forged request could serve every shopper a script posting elsewhere.
+        vary += ", X-Forwarded-Host, X-Forwarded-Proto, X-Forwarded-Prefix"
 
     async def serve_script(request: Request) -> Response:
         site_id: str = request.path_params["site_id"]
@@ -259,7 +264,7 @@ def _script_endpoint(
         headers = {
             "Cache-Control": cache_control,
             "ETag": f'"{script.digest}-{encoding or "id"}"',
-            "Vary": "Accept-Encoding",
+            "Vary": vary,
             "X-Content-Type-Options": "nosniff",
             # Shops that isolate their pages (COEP) may still load it.
             "Cross-Origin-Resource-Policy": "cross-origin",
