@@ -43,7 +43,9 @@
   };
   var POSITIONS = /^(beforebegin|afterbegin|beforeend|afterend)$/;
   var URL_FIELD = /(^|_)(url|link|image|img|src|href|picture|photo)s?$|^imgurl$/i;
-  var URL_ATTRIBUTE = /\s(href|src|action|formaction|poster|background|cite|data)\s*=\s*["']?$/i;
+  // A placeholder anywhere inside a URL attribute's value (quoted or not) must be a URL;
+  // srcdoc holds a whole document, so it is held to the same rule (anything else: empty).
+  var URL_ATTRIBUTE = /\s(href|src|action|formaction|poster|background|cite|data|srcdoc|xlink:href)\s*=\s*(["'][^"']*|[^\s"'>]*)$/i;
   var DEFAULT_TEMPLATE =
     '<div class="sc-recs-title">{{title}}</div><ul class="sc-recs-list">{{#products}}' +
     '<li><a href="{{url}}"><img src="{{image}}" alt="{{name}}" loading="lazy">' +
@@ -142,7 +144,7 @@
         return v != null && typeof v == 'object' ? v[k] : undefined;
       }, data);
       value = text(value);
-      if (URL_FIELD.test(name) || URL_ATTRIBUTE.test(all.slice(Math.max(0, at - 40), at))) {
+      if (URL_FIELD.test(name) || URL_ATTRIBUTE.test(all.slice(Math.max(0, at - 200), at))) {
         if (!/^https?:\/\//i.test(value)) value = '';
       }
       return escapeHtml(value);

@@ -173,7 +173,10 @@ def test_rendered_block_escapes_every_product_field(recs: RecsSite, page: Any) -
     template = (
         "<h2 class='t'>{{title}}</h2>{{#products}}<a class='item' href='{{url}}' "
         'title="{{name}}" data-id={{product_id}}><img src="{{image}}">'
-        "<span class='name'>{{name}}</span></a>{{/products}}"
+        "<span class='name'>{{name}}</span></a>"
+        # Placeholders deeper inside URL attributes, and srcdoc, are held to URLs too.
+        "<a class='alt' href=\" {{name}}\">x</a><iframe class='doc' srcdoc=\"{{name}}\"></iframe>"
+        "{{/products}}"
     )
     block = recs.block(
         page_type="main",
@@ -210,6 +213,14 @@ def test_rendered_block_escapes_every_product_field(recs: RecsSite, page: Any) -
         )
         == 0
     )
+    alt_hrefs = page.eval_on_selector_all(
+        "#recs a.alt", "els => els.map(e => e.getAttribute('href').trim())"
+    )
+    assert alt_hrefs == ["", "", ""]
+    docs = page.eval_on_selector_all(
+        "#recs iframe.doc", "els => els.map(e => e.getAttribute('srcdoc'))"
+    )
+    assert docs == ["", "", ""]
     images = page.eval_on_selector_all("#recs img", "els => els.map(e => e.getAttribute('src'))")
     assert images == ["", "", ""]
     page.hover("#recs a.item >> nth=1")
