@@ -12,7 +12,7 @@ import time
 
 from starlette.datastructures import Headers
 
-from shoptrack.store.sites_repo import SiteRepository
+from shoptrack.store.sites_repo import SiteRepository, is_valid_site_id
 
 _NEGATIVE_TTL_S = 3.0
 _KEY_TTL_S = 60.0
@@ -28,8 +28,11 @@ class SiteDirectory:
         self._keys: dict[str, tuple[str | None, float]] = {}
 
     async def exists(self, site_id: str) -> bool:
+        """Whether the site exists; an id no site could have is answered without a query."""
         if site_id in self._known:
             return True
+        if not is_valid_site_id(site_id):
+            return False
         missing_since = self._missing.get(site_id)
         if missing_since is not None and time.monotonic() - missing_since < _NEGATIVE_TTL_S:
             return False

@@ -25,6 +25,7 @@ from shoptrack.collector.pipeline import IncomingEvent
 from shoptrack.collector.service import Candidate
 from shoptrack.errors import EventRejected, Forbidden, LimitExceeded, Reason, ShoptrackError
 from shoptrack.events.model import Page
+from shoptrack.store.sites_repo import is_valid_site_id
 
 STYLES = frozenset({"sendEvent", "sendEventWithTags"})
 
@@ -48,7 +49,7 @@ def _optional_text(obj: dict[str, Any], key: str, path: str, max_len: int = 128)
 def _site_id(obj: dict[str, Any], key: str, path: str) -> str | None:
     """A site id, refused early when no site could have it (the rule of ``sites create``)."""
     value = _optional_text(obj, key, path, 64)
-    if value is not None and not all(c.isalnum() or c in "-_" for c in value):
+    if value is not None and not is_valid_site_id(value):
         raise ShoptrackError(
             Reason.INVALID_VALUE, f"{path}: a site id is 1-64 letters, digits, '-' or '_'", path
         )

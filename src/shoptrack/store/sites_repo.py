@@ -7,6 +7,7 @@ slow password hash would protect.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,6 +19,12 @@ from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.store.tables import api_keys, sites
 
 API_KEY_PREFIX = "stk_"
+# The one rule for site ids (ASCII: they travel in URLs, script paths and cache keys).
+_SITE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def is_valid_site_id(value: str) -> bool:
+    return bool(_SITE_ID.match(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +48,7 @@ class SiteRepository:
         if not name:
             raise ShoptrackError(Reason.INVALID_VALUE, "a site needs a name", "name")
         site_id = (site_id or secrets.token_hex(8)).strip()
-        if not site_id or len(site_id) > 64 or not all(c.isalnum() or c in "-_" for c in site_id):
+        if not is_valid_site_id(site_id):
             raise ShoptrackError(
                 Reason.INVALID_VALUE, "a site id is 1-64 letters, digits, '-' or '_'", "site_id"
             )

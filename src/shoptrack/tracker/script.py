@@ -42,8 +42,6 @@ SITE_TOKEN = "'%%SITE_ID%%'"
 ENDPOINT_TOKEN = "'%%ENDPOINT%%'"
 RECS_TOKEN = "'%%RECS_API%%'"
 MEDIA_TYPE = "application/javascript; charset=utf-8"
-# A site id as the site repository allows it; anything else cannot be a site.
-_SITE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PREFIX = re.compile(r"^/[A-Za-z0-9._~/-]{0,200}$")
 _CACHE_ENTRIES = 256
 _UNKNOWN_MAX_AGE_S = 60
@@ -249,7 +247,7 @@ def _script_endpoint(
     async def serve_script(request: Request) -> Response:
         site_id: str = request.path_params["site_id"]
         sites = request.app.state.services.sites
-        if not _SITE_ID.match(site_id) or not await sites.exists(site_id):
+        if not await sites.exists(site_id):
             return Response(
                 unknown_site_script(site_id),
                 media_type=MEDIA_TYPE,
