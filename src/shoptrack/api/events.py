@@ -14,7 +14,7 @@ from shoptrack.api.auth import require_site
 from shoptrack.collector.routes import batch_response, json_response
 from shoptrack.collector.service import Candidate
 from shoptrack.collector.wire import read_rest_event
-from shoptrack.errors import LimitExceeded, Reason, ShoptrackError
+from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.events.model import iso_ms
 from shoptrack.events.types import parse_event_type
 from shoptrack.identity.crypto import PURPOSE_REJECTED_BODY
@@ -105,13 +105,7 @@ async def import_events(request: Request, site_id: SiteId) -> Response:
         items = body.get("events") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise ShoptrackError(Reason.MISSING_FIELD, "events must be a list of events", "events")
-        if len(items) > settings.max_import_events:
-            raise LimitExceeded(
-                Reason.TOO_MANY_EVENTS,
-                f"{len(items)} events in one request; the limit is {settings.max_import_events}",
-                "events",
-                413,
-            )
+        # (More than max_import_events is refused with 413 by read_json's structure check.)
     except ShoptrackError as error:
         await collector.reject_body(
             error,

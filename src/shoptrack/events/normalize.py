@@ -71,10 +71,7 @@ def pick(obj: dict[str, Any], names: tuple[str, ...]) -> tuple[str | None, Any]:
         if name in obj:
             return name, obj[name]
     # Case-insensitive: one pass over the keys (this runs for every absent optional field).
-    try:
-        rank = _lowered_rank(names)
-    except TypeError:  # names not hashable
-        rank = _lowered_rank.__wrapped__(names)
+    rank = _lowered_rank(names)
     best = len(names)
     found: str | None = None
     for key in obj:
