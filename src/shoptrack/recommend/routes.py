@@ -114,9 +114,11 @@ async def recommendations(request: Request) -> Response:
         )
 
     try:
-        # A loaded, fresh site answers inline (well under a millisecond of work, no thread
-        # hop); loading or re-checking the store goes to a thread.
-        products = run() if service.is_fresh(site_id) else await run_in_threadpool(run)
+        # A loaded, fresh site answers an anonymous request inline: memory only, well under
+        # a millisecond, no thread hop. A visitor's request reads their recent events, and
+        # store I/O never runs on the event loop (a slow query would stall every request).
+        inline = service.is_fresh(site_id) and not q.get("visitor")
+        products = run() if inline else await run_in_threadpool(run)
     except VariantNotFound as exc:
         return answer({"error": exc.message}, 404)
     return answer({"products": products})
