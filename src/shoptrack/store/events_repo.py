@@ -1,15 +1,21 @@
 """The event log and the rejected-events store: append in one transaction, read by cursor.
 
 Appending is the hot path of ingestion (the group-commit writer calls it for every group), so
-it bypasses SQLAlchemy's statement machinery: a pooled DBAPI connection, one prepared
-``executemany`` per table, and parameters taken from the row dataclasses in C
-(``attrgetter``). That keeps the writer thread's Python work, which competes with the event
-loop for the GIL, small next to the commit itself. Everything else goes through SQLAlchemy.
+it bypasses SQLAlchemy's statement machinery: a pooled DBAPI connection, and a whole group of
+events in one multi-row ``INSERT`` with parameters taken from the row dataclasses in C
+(``attrgetter``). One statement matters more than it looks: the database drivers release the
+GIL for every step of a statement, and the writer thread must win the GIL back from the busy
+event loop after each one. With ``executemany`` that was once per row (a 16-row group took
+2.2 ms under load, 0.37 ms alone); a single statement, run in autocommit mode so that it is
+its own transaction, gives the GIL away once per group.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -21,47 +27,88 @@ from shoptrack.store.tables import events, rejected_events
 _EVENT_COLUMNS = tuple(f.name for f in fields(EventRow))
 _REJECTED_COLUMNS = tuple(f.name for f in fields(RejectedRow))
 _event_values = attrgetter(*_EVENT_COLUMNS)
+# Rows per INSERT statement: 500 rows × 12 columns stays under SQLite's 32,766 and
+# PostgreSQL's 65,535 parameters per statement.
+_ROWS_PER_STATEMENT = 500
 _rejected_values = attrgetter(*_REJECTED_COLUMNS)
 
 
-def _insert_sql(table: str, columns: tuple[str, ...], marker: str, tail: str = "") -> str:
-    markers = ", ".join([marker] * len(columns))
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({markers}){tail}"
+def _insert_sql(table: str, columns: tuple[str, ...], marker: str, rows: int = 1) -> str:
+    one = "(" + ", ".join([marker] * len(columns)) + ")"
+    values = ", ".join([one] * rows)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}"
+
+
+@contextmanager
+def _autocommit(dbapi_connection: Any, postgres: bool) -> Iterator[None]:
+    """The DBAPI connection in autocommit mode, put back as it was (it returns to the pool)."""
+    if postgres:
+        dbapi_connection.autocommit = True
+        try:
+            yield
+        finally:
+            dbapi_connection.autocommit = False
+    else:
+        dbapi_connection.isolation_level = None
+        try:
+            yield
+        finally:
+            dbapi_connection.isolation_level = ""
 
 
 class EventLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
         # sqlite3 takes qmark parameters, psycopg takes format ones.
-        marker = "%s" if engine.dialect.name == "postgresql" else "?"
-        # An event id stored twice is stored once: retries are normal, not errors.
-        self._insert_events = _insert_sql(
-            events.name, _EVENT_COLUMNS, marker, " ON CONFLICT (site_id, event_id) DO NOTHING"
-        )
-        self._insert_rejected = _insert_sql(rejected_events.name, _REJECTED_COLUMNS, marker)
+        self._marker = "%s" if self._postgres else "?"
+        self._insert_rejected = _insert_sql(rejected_events.name, _REJECTED_COLUMNS, self._marker)
+        self._insert_events_sql: dict[int, str] = {}
+
+    def _insert_events(self, count: int) -> str:
+        """The INSERT of ``count`` events; an event id stored twice is stored once."""
+        sql = self._insert_events_sql.get(count)
+        if sql is None:
+            sql = _insert_sql(events.name, _EVENT_COLUMNS, self._marker, count)
+            sql += " ON CONFLICT (site_id, event_id) DO NOTHING"
+            self._insert_events_sql[count] = sql
+        return sql
 
     def append(self, rows: list[EventRow], rejected: list[RejectedRow]) -> None:
         """Commit accepted and rejected events together; returns only once durable."""
         if not rows and not rejected:
             return
+        chunks = [
+            rows[start : start + _ROWS_PER_STATEMENT]
+            for start in range(0, len(rows), _ROWS_PER_STATEMENT)
+        ]
+        # One statement is a transaction of its own; more need BEGIN … COMMIT around them.
+        single = len(chunks) + (1 if rejected else 0) == 1
         connection = self.engine.raw_connection()
+        dbapi = connection.driver_connection
         try:
-            cursor = connection.cursor()
-            try:
-                if rows:
-                    cursor.executemany(self._insert_events, [_event_values(r) for r in rows])
-                if rejected:
-                    cursor.executemany(
-                        self._insert_rejected, [_rejected_values(r) for r in rejected]
-                    )
-            finally:
-                cursor.close()
-            connection.commit()
+            with _autocommit(dbapi, self._postgres):
+                cursor = dbapi.cursor()
+                try:
+                    if not single:
+                        cursor.execute("BEGIN")
+                    for chunk in chunks:
+                        values = list(chain.from_iterable(map(_event_values, chunk)))
+                        cursor.execute(self._insert_events(len(chunk)), values)
+                    if rejected:
+                        cursor.executemany(
+                            self._insert_rejected, [_rejected_values(r) for r in rejected]
+                        )
+                    if not single:
+                        cursor.execute("COMMIT")
+                except BaseException:
+                    if not single:
+                        dbapi.rollback()
+                    raise
+                finally:
+                    cursor.close()
         except BaseException:
-            try:
-                connection.rollback()
-            except Exception:
-                connection.invalidate()  # a broken connection must not go back to the pool
+            connection.invalidate()  # in an unknown state: it must not go back to the pool
             raise
         finally:
             connection.close()
