@@ -10,10 +10,12 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from shoptrack.app import create_app
-from shoptrack.collector.limits import Limits, check_structure
+from shoptrack.collector.limits import Limits, _name_the_excess, check_structure
 from shoptrack.config import Settings
 from shoptrack.errors import LimitExceeded, Reason
 from shoptrack.store.tables import events, rejected_events
@@ -323,6 +325,36 @@ def test_structure_refusals_name_the_path(value: Any, code: Reason, field: str |
     assert caught.value.code == code
     assert caught.value.field == field
     assert caught.value.status == 400
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=14),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=14), children, max_size=5)
+    ),
+    max_leaves=40,
+)
+
+
+def _outcome(check: Any, *args: Any) -> tuple[Reason, str | None] | None:
+    try:
+        check(*args)
+    except LimitExceeded as refusal:
+        return refusal.code, refusal.field
+    return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_json_values, max_events=st.none() | st.integers(1, 5))
+def test_the_quick_checks_never_let_through_what_the_exact_walk_refuses(
+    value: Any, max_events: int | None
+) -> None:
+    # The byte counts and the path-less walk only decide "surely fine"; every refusal, and
+    # the field it names, must be the exact walk's.
+    limits = Limits(10**6, 3, 3, 10, max_events)
+    exact = _outcome(_name_the_excess, value, limits)
+    assert _outcome(check_structure, value, limits, orjson.dumps(value)) == exact
+    assert _outcome(check_structure, value, limits) == exact
 
 
 def test_the_import_limit_is_not_hidden_by_the_list_length_limit(

@@ -42,7 +42,9 @@ async def upsert_contacts(request: Request, site_id: SiteId) -> Response:
     the normalized e-mail, then the normalized phone. A bulk answer lists the failed rows with
     their reasons; the good rows are stored."""
     settings = request.app.state.services.settings
-    raw = await read_body(request, settings.max_import_body_bytes)
+    raw = await read_body(
+        request.receive, request.headers.get("content-length"), settings.max_import_body_bytes
+    )
     body = parse_json(raw)
     max_rows = settings.max_contacts_per_request
     limits = Limits(
@@ -51,7 +53,7 @@ async def upsert_contacts(request: Request, site_id: SiteId) -> Response:
         max(settings.max_list_length, max_rows + 1),
         settings.max_string_length,
     )
-    check_structure(body, limits)
+    check_structure(body, limits, raw)
     rows, bulk = require_rows(body, max_rows)
     result = await run_in_threadpool(_identity(request).contacts.upsert_many, site_id, rows)
     if not bulk:
@@ -152,7 +154,9 @@ async def get_site_settings(request: Request, site_id: SiteId) -> Response:
     summary="Change site settings: default_region (phones), auto_create_contacts; null unsets",
 )
 async def patch_site_settings(request: Request, site_id: SiteId) -> Response:
-    body = parse_json(await read_body(request, 64 * 1024))
+    body = parse_json(
+        await read_body(request.receive, request.headers.get("content-length"), 64 * 1024)
+    )
     if not isinstance(body, dict):
         raise ShoptrackError(Reason.INVALID_BODY, "expected an object of settings")
     changes: dict[str, Any] = body

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.types import Receive
 
 from shoptrack.errors import LimitExceeded, Reason, ShoptrackError
 
@@ -26,26 +26,49 @@ class Limits:
     max_events: int | None = None
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, refusing with 413 as soon as it passes ``max_bytes``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+class ClientDisconnected(Exception):
+    """The client went away before its whole body arrived: there is nobody to answer."""
+
+
+async def read_body(receive: Receive, declared_length: str | None, max_bytes: int) -> bytes:
+    """The request body, refusing with 413 as soon as it passes ``max_bytes``.
+
+    Read straight from the ASGI ``receive`` channel (``request.receive`` of a Starlette
+    request), so that the ingestion endpoints need no framework request object.
+    """
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int()), and no huge numbers.
+    declared = declared_length or ""
+    if (
+        declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > 18 or int(declared) > max_bytes)
+    ):
         raise LimitExceeded(
             Reason.BODY_TOO_LARGE,
-            f"the body is {declared} bytes; the limit is {max_bytes}",
+            f"the body is {declared[:24]} bytes; the limit is {max_bytes}",
             None,
             413,
         )
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise LimitExceeded(
-                Reason.BODY_TOO_LARGE, f"the body is over the limit of {max_bytes} bytes", None, 413
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > max_bytes:
+                raise LimitExceeded(
+                    Reason.BODY_TOO_LARGE,
+                    f"the body is over the limit of {max_bytes} bytes",
+                    None,
+                    413,
+                )
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def parse_json(body: bytes) -> Any:
@@ -57,8 +80,79 @@ def parse_json(body: bytes) -> Any:
         raise ShoptrackError(Reason.INVALID_JSON, f"the body is not valid JSON: {exc}") from None
 
 
-def check_structure(value: Any, limits: Limits) -> None:
-    """Raise LimitExceeded naming the first path that is too deep, too long or too large."""
+def check_structure(value: Any, limits: Limits, raw: bytes | None = None) -> None:
+    """Raise LimitExceeded naming the first path that is too deep, too long or too large.
+
+    ``raw``, the bytes ``value`` was parsed from, lets most bodies pass without a walk: this
+    runs for every request. The path-naming walk runs only when a quick one finds a problem.
+    """
+    if raw is not None and _bytes_rule_out_excess(raw, limits):
+        return
+    if _surely_within(value, limits):
+        return
+    _name_the_excess(value, limits)
+
+
+def _list_bound(limits: Limits) -> int:
+    """A length no list may pass (the batch's own ``events`` list may pass it, if its limit is
+    higher: such a body is then judged by the exact walk)."""
+    if limits.max_events is None:
+        return limits.max_list_length
+    return min(limits.max_list_length, limits.max_events)
+
+
+def _bytes_rule_out_excess(raw: bytes, limits: Limits) -> bool:
+    """Whether the body's bytes alone show that no limit can be passed.
+
+    No decoded string or key is longer than the body; every level of nesting opens with its
+    own bracket; every list item or object field after the first follows its own comma. Each
+    count includes brackets and commas inside strings, so this may say "not sure", never
+    "fine" wrongly.
+    """
+    return (
+        len(raw) <= limits.max_string_length
+        and raw.count(b"{") + raw.count(b"[") <= limits.max_depth
+        and raw.count(b",") < _list_bound(limits)
+    )
+
+
+def _surely_within(value: Any, limits: Limits) -> bool:
+    """A quick walk that builds no paths: True when nothing passes a limit."""
+    max_depth, max_string = limits.max_depth, limits.max_string_length
+    max_fields, max_items = limits.max_list_length, _list_bound(limits)
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            if depth > max_depth or len(node) > max_fields:
+                return False
+            for key, child in node.items():
+                if len(key) > max_string:
+                    return False
+                child_kind = type(child)
+                if child_kind is str:
+                    if len(child) > max_string:
+                        return False
+                elif child_kind is dict or child_kind is list:
+                    stack.append((child, depth + 1))
+        elif kind is list:
+            if depth > max_depth or len(node) > max_items:
+                return False
+            for child in node:
+                child_kind = type(child)
+                if child_kind is str:
+                    if len(child) > max_string:
+                        return False
+                elif child_kind is dict or child_kind is list:
+                    stack.append((child, depth + 1))
+        elif kind is str and len(node) > max_string:
+            return False
+    return True
+
+
+def _name_the_excess(value: Any, limits: Limits) -> None:
+    """The exact walk: raise LimitExceeded for the first path past a limit, if any."""
     stack: list[tuple[Any, str, int]] = [(value, "", 1)]
     while stack:
         node, path, depth = stack.pop()

@@ -123,9 +123,9 @@ class Collector:
         """
         raw = b""
         try:
-            raw = await read_body(request, max_bytes)
+            raw = await read_body(request.receive, request.headers.get("content-length"), max_bytes)
             data = parse_json(raw)
-            check_structure(data, self.limits(max_bytes, max_events))
+            check_structure(data, self.limits(max_bytes, max_events), raw)
         except ShoptrackError as error:
             error.kept_body = raw
             raise
