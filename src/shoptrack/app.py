@@ -11,13 +11,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import text
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from shoptrack import __version__
 from shoptrack.api.catalog import router as catalog_router
 from shoptrack.api.contacts import router as contacts_router
 from shoptrack.api.events import router as events_router
 from shoptrack.catalog.service import CatalogService
-from shoptrack.collector.routes import error_response, ingestion_routes, json_response
+from shoptrack.collector.routes import IngestionEndpoints, error_response, json_response
 from shoptrack.config import Settings, get_settings
 from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.recommend.routes import install as install_recommendations
@@ -27,7 +28,27 @@ from shoptrack.tracker.script import tracker_routes
 from shoptrack.worker import run_in_background
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class ShoptrackApp(FastAPI):
+    """FastAPI, with the ingestion endpoints served ahead of its middleware stack.
+
+    Ingestion is the hot path: a collector request dispatched here costs a fraction of one that
+    goes through FastAPI's middlewares and router (see collector/routes.py). Everything else,
+    lifespan included, is FastAPI's.
+    """
+
+    ingestion: IngestionEndpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            methods = self.ingestion.methods_for(scope)
+            if methods is not None:
+                scope["app"] = self
+                await self.ingestion.serve(methods, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> ShoptrackApp:
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -55,10 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.writer.close()
             services.engine.dispose()
 
-    app = FastAPI(
+    app = ShoptrackApp(
         title="shoptrack", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
     )
-    app.router.routes.extend(ingestion_routes(settings.event_path))
+    app.ingestion = IngestionEndpoints(settings.event_path)
     app.router.routes.extend(tracker_routes(settings))
     app.include_router(events_router)
     app.include_router(contacts_router)

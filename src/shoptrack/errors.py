@@ -23,6 +23,7 @@ class Reason(StrEnum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     UNAVAILABLE = "unavailable"
 
 
@@ -83,3 +84,10 @@ class NotFound(ShoptrackError):
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(Reason.NOT_FOUND, message, field)
+
+
+class MethodNotAllowed(ShoptrackError):
+    status = 405
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Reason.METHOD_NOT_ALLOWED, message, None)

@@ -1,23 +1,32 @@
-"""The ingestion routes: small, no sessions, CORS open where the tracker needs it.
+"""The ingestion endpoints: ``POST /webevent`` (CORS open for the tracker) and ``POST /api/v2``.
 
-They are plain Starlette endpoints rather than FastAPI ones: this is the hot path, and the
-bodies are read by our own limit-checked parser anyway.
+They are served as plain ASGI by :class:`IngestionEndpoints`, ahead of the FastAPI app (see
+``ShoptrackApp``): this is the hot path, and FastAPI's middleware stack and router cost more
+per request than the empty handler it is measured against. The bodies are read by our own
+limit-checked reader anyway, and every answer is a small JSON built here. The JSON helpers at
+the top are shared with the FastAPI routes, so both kinds of endpoint answer alike.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from shoptrack.collector.limits import ClientDisconnected
 from shoptrack.collector.pipeline import RequestMeta
 from shoptrack.collector.service import BatchOutcome, Collector
 from shoptrack.collector.sites import api_key_from_headers
 from shoptrack.collector.wire import read_rest_event, read_webevent
-from shoptrack.errors import Reason, ShoptrackError, Unauthorized
+from shoptrack.errors import MethodNotAllowed, Reason, ShoptrackError, Unauthorized
+
+log = logging.getLogger(__name__)
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -25,6 +34,27 @@ CORS_HEADERS = {
     "Access-Control-Allow-Headers": "Content-Type",
     "Access-Control-Max-Age": "86400",
 }
+
+
+# --- JSON answers, shared with the FastAPI routes --------------------------------------------
+def error_payload(error: ShoptrackError, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": error.to_dict()}
+    if extra:
+        body.update(extra)
+    return body
+
+
+def batch_payload(
+    outcome: BatchOutcome, extra: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any]]:
+    """200 when anything was stored; 400 naming the first problem when nothing was."""
+    body = outcome.to_json()
+    if extra:
+        body.update(extra)
+    if outcome.accepted or not outcome.rejected:
+        return 200, body
+    body["error"] = outcome.rejected[0].error.to_dict()
+    return 400, body
 
 
 def json_response(
@@ -40,12 +70,9 @@ def error_response(
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {"error": error.to_dict()}
-    if extra:
-        body.update(extra)
     if error.status == 503:
         headers = {**(headers or {}), "Retry-After": "1"}
-    return json_response(body, error.status, headers)
+    return json_response(error_payload(error, extra), error.status, headers)
 
 
 def batch_response(
@@ -53,14 +80,39 @@ def batch_response(
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Response:
-    """200 when anything was stored; 400 naming the first problem when nothing was."""
-    body = outcome.to_json()
-    if extra:
-        body.update(extra)
-    if outcome.accepted or not outcome.rejected:
-        return json_response(body, 200, headers)
-    body["error"] = outcome.rejected[0].error.to_dict()
-    return json_response(body, 400, headers)
+    status, body = batch_payload(outcome, extra)
+    return json_response(body, status, headers)
+
+
+# --- plain ASGI answers ----------------------------------------------------------------------
+RawHeaders = tuple[tuple[bytes, bytes], ...]
+_JSON_TYPE: RawHeaders = ((b"content-type", b"application/json"),)
+_CORS: RawHeaders = tuple((k.lower().encode(), v.encode()) for k, v in CORS_HEADERS.items())
+_RETRY_AFTER: RawHeaders = ((b"retry-after", b"1"),)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: RawHeaders = ()
+
+    @classmethod
+    def json(cls, status: int, content: Any, headers: RawHeaders = ()) -> Reply:
+        return cls(status, orjson.dumps(content), _JSON_TYPE + headers)
+
+    @classmethod
+    def error(cls, error: ShoptrackError, headers: RawHeaders = ()) -> Reply:
+        if error.status == 503:
+            headers += _RETRY_AFTER
+        return cls.json(error.status, error_payload(error), headers)
+
+    async def send(self, send: Send) -> None:
+        length = ((b"content-length", str(len(self.body)).encode()),)
+        await send(
+            {"type": "http.response.start", "status": self.status, "headers": length + self.headers}
+        )
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def _site_named_in(raw: bytes, *path: str) -> str | None:
@@ -87,8 +139,8 @@ async def _refuse(
     site_id: str | None,
     source: str,
     endpoint: str,
-    headers: dict[str, str] | None = None,
-) -> Response:
+    headers: RawHeaders = (),
+) -> Reply:
     """Keep the refused body with its reason, then answer with the error."""
     if error.status != 503:
         try:
@@ -96,11 +148,11 @@ async def _refuse(
                 error, error.kept_body, site_id=site_id, source=source, endpoint=endpoint, meta=meta
             )
         except ShoptrackError as store_error:
-            return error_response(store_error, headers)
-    return error_response(error, headers)
+            return Reply.error(store_error, headers)
+    return Reply.error(error, headers)
 
 
-async def webevent(request: Request) -> Response:
+async def webevent(request: Request) -> Reply:
     collector = collector_of(request)
     meta = collector.request_meta(request)
     site_id: str | None = None
@@ -113,7 +165,7 @@ async def webevent(request: Request) -> Response:
         if isinstance(body, dict) and isinstance(body.get("site_id"), str):
             site_id = body["site_id"]
         site_id, candidates, _envelope = read_webevent(
-            body, collector.settings.max_events_per_batch, meta.received_ms
+            body, settings.max_events_per_batch, meta.received_ms
         )
         if not await collector.sites.exists(site_id):
             raise ShoptrackError(
@@ -131,16 +183,17 @@ async def webevent(request: Request) -> Response:
             site_id=site_id,
             source="browser",
             endpoint="webevent",
-            headers=CORS_HEADERS,
+            headers=_CORS,
         )
-    return batch_response(outcome, CORS_HEADERS)
+    status, answer = batch_payload(outcome)
+    return Reply.json(status, answer, _CORS)
 
 
-async def webevent_preflight(_request: Request) -> Response:
-    return Response(status_code=204, headers=CORS_HEADERS)
+async def webevent_preflight(_request: Request) -> Reply:
+    return Reply(204, b"", _CORS)
 
 
-async def rest_v2(request: Request) -> Response:
+async def rest_v2(request: Request) -> Reply:
     """One server-side event in the hosted platform's REST format."""
     collector = collector_of(request)
     meta = collector.request_meta(request)
@@ -172,15 +225,52 @@ async def rest_v2(request: Request) -> Response:
             collector, error, meta, site_id=site_id, source="rest", endpoint="api/v2"
         )
     if outcome.rejected:
-        refused = outcome.rejected[0].error
-        return json_response({"error": refused.to_dict()}, refused.status)
-    return json_response({"ok": True, "id": outcome.accepted[0].id})
+        return Reply.error(outcome.rejected[0].error)
+    return Reply.json(200, {"ok": True, "id": outcome.accepted[0].id})
 
 
-def ingestion_routes(event_path: str) -> list[Route]:
-    return [
-        Route(event_path, webevent, methods=["POST"]),
-        Route(event_path, webevent_preflight, methods=["OPTIONS"]),
-        Route("/api/v2", rest_v2, methods=["POST"]),
-        Route("/api/v2/", rest_v2, methods=["POST"]),
-    ]
+Handler = Callable[[Request], Awaitable[Reply]]
+
+
+class IngestionEndpoints:
+    """Dispatch of the ingestion paths, as plain ASGI; every other path goes to the app."""
+
+    def __init__(self, event_path: str) -> None:
+        self._paths: dict[str, dict[str, Handler]] = {
+            event_path: {"POST": webevent, "OPTIONS": webevent_preflight},
+            "/api/v2": {"POST": rest_v2},
+            "/api/v2/": {"POST": rest_v2},
+        }
+
+    @property
+    def paths(self) -> frozenset[str]:
+        return frozenset(self._paths)
+
+    def methods_for(self, scope: Scope) -> dict[str, Handler] | None:
+        """The handlers of this request's path, or None when the path is not an ingestion one."""
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root + "/"):
+            path = path[len(root) :]  # as Starlette's router sees it behind a path prefix
+        return self._paths.get(path)
+
+    async def serve(
+        self, methods: dict[str, Handler], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        handler = methods.get(scope["method"])
+        if handler is None:
+            allowed = ", ".join(methods)
+            refusal = MethodNotAllowed(f"{scope['method'][:16]} is not allowed here; use {allowed}")
+            reply = Reply.error(refusal, ((b"allow", allowed.encode()),))
+        else:
+            try:
+                reply = await handler(Request(scope, receive))
+            except ClientDisconnected:
+                return  # nobody is left to answer; nothing of the request was stored
+            except Exception:
+                # Never the body or its values: only where it failed.
+                log.exception("ingestion request to %s failed", scope["path"])
+                reply = Reply.json(
+                    500, {"error": {"code": "internal", "message": "internal error", "field": None}}
+                )
+        await reply.send(send)
