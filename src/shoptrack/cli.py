@@ -63,6 +63,7 @@ def serve(
     import uvicorn
 
     from shoptrack.app import create_app
+    from shoptrack.worker_process import WorkerProcess
 
     settings = _settings(database_url, host=host, port=port)
     from shoptrack.services import open_store
@@ -74,15 +75,27 @@ def serve(
         f"(store: {_redact(settings.database_url)})"
     )
     err.print("create a site with: shoptrack sites create 'My shop'")
+    worker: WorkerProcess | None = None
+    if settings.run_processors:
+        # The processors and the feed schedule run in a child `shoptrack worker`, not in
+        # threads of this process: they would share its GIL with the collector.
+        worker = WorkerProcess(settings.database_url)
+        settings = settings.model_copy(update={"run_processors": False})
     application = create_app(settings)
     _tune_garbage_collector()
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        **UVICORN_OPTIONS,
-    )
+    if worker is not None:
+        worker.start()
+    try:
+        uvicorn.run(
+            application,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            **UVICORN_OPTIONS,
+        )
+    finally:
+        if worker is not None:
+            worker.stop()
 
 
 def _tune_garbage_collector() -> None:

@@ -115,7 +115,17 @@ def keys_status(database_url: DatabaseUrl = None) -> None:
         err.print(f"{stale} ciphertexts use an older key: run `shoptrack keys rotate`")
 
 
-def worker(database_url: DatabaseUrl = None) -> None:
+def worker(
+    database_url: DatabaseUrl = None,
+    exit_with_parent: Annotated[
+        bool,
+        typer.Option(
+            "--exit-with-parent",
+            hidden=True,
+            help="stop when stdin closes (how `shoptrack serve` runs its worker)",
+        ),
+    ] = False,
+) -> None:
     """Run the processors (identity linking, …) in a loop until interrupted."""
     from shoptrack.catalog.scheduler import FeedScheduler
     from shoptrack.identity.crypto import Keyring
@@ -128,6 +138,10 @@ def worker(database_url: DatabaseUrl = None) -> None:
     runner = build_runner(settings, engine, keyring)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if exit_with_parent:
+        from shoptrack.worker_process import stop_when_parent_exits
+
+        stop_when_parent_exits(stop.set)
     # Scheduled feed imports run beside the log processors, as they do inside `serve`.
     feeds = threading.Thread(
         target=FeedScheduler(engine, settings).loop, args=(stop,), name="feed-scheduler"
