@@ -85,7 +85,7 @@ class EventLog:
         # One statement is a transaction of its own; more need BEGIN … COMMIT around them.
         single = len(chunks) + (1 if rejected else 0) == 1
         connection = self.engine.raw_connection()
-        dbapi = connection.driver_connection
+        dbapi: Any = connection.driver_connection
         try:
             with _autocommit(dbapi, self._postgres):
                 cursor = dbapi.cursor()
