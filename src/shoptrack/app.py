@@ -33,7 +33,8 @@ class ShoptrackApp(FastAPI):
 
     Ingestion is the hot path: a collector request dispatched here costs a fraction of one that
     goes through FastAPI's middlewares and router (see collector/routes.py). Everything else,
-    lifespan included, is FastAPI's.
+    lifespan included, is FastAPI's. Mind that a middleware added with ``add_middleware`` does
+    not see the ingestion paths: what they need (CORS, limits, errors) they do themselves.
     """
 
     ingestion: IngestionEndpoints

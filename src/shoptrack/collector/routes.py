@@ -108,7 +108,8 @@ class Reply:
         return cls.json(error.status, error_payload(error), headers)
 
     async def send(self, send: Send) -> None:
-        length = ((b"content-length", str(len(self.body)).encode()),)
+        # A 204 carries no Content-Length (RFC 9110 §8.6).
+        length = () if self.status == 204 else ((b"content-length", str(len(self.body)).encode()),)
         await send(
             {"type": "http.response.start", "status": self.status, "headers": length + self.headers}
         )
@@ -241,6 +242,9 @@ class IngestionEndpoints:
             "/api/v2": {"POST": rest_v2},
             "/api/v2/": {"POST": rest_v2},
         }
+        # Every answer of the tracker's path is CORS-open, failures included: a browser hides
+        # an answer without them from the tracker, which then cannot tell what went wrong.
+        self._failure_headers = {event_path: _CORS}
 
     @property
     def paths(self) -> frozenset[str]:
@@ -248,20 +252,17 @@ class IngestionEndpoints:
 
     def methods_for(self, scope: Scope) -> dict[str, Handler] | None:
         """The handlers of this request's path, or None when the path is not an ingestion one."""
-        path: str = scope["path"]
-        root: str = scope.get("root_path", "")
-        if root and path.startswith(root + "/"):
-            path = path[len(root) :]  # as Starlette's router sees it behind a path prefix
-        return self._paths.get(path)
+        return self._paths.get(_route_path(scope))
 
     async def serve(
         self, methods: dict[str, Handler], scope: Scope, receive: Receive, send: Send
     ) -> None:
         handler = methods.get(scope["method"])
+        cors = self._failure_headers.get(_route_path(scope), ())
         if handler is None:
             allowed = ", ".join(methods)
             refusal = MethodNotAllowed(f"{scope['method'][:16]} is not allowed here; use {allowed}")
-            reply = Reply.error(refusal, ((b"allow", allowed.encode()),))
+            reply = Reply.error(refusal, ((b"allow", allowed.encode()), *cors))
         else:
             try:
                 reply = await handler(Request(scope, receive))
@@ -271,6 +272,17 @@ class IngestionEndpoints:
                 # Never the body or its values: only where it failed.
                 log.exception("ingestion request to %s failed", scope["path"])
                 reply = Reply.json(
-                    500, {"error": {"code": "internal", "message": "internal error", "field": None}}
+                    500,
+                    {"error": {"code": "internal", "message": "internal error", "field": None}},
+                    cors,
                 )
         await reply.send(send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path as Starlette's router sees it: without the prefix of a ``root_path``."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root + "/"):
+        return path[len(root) :]
+    return path
