@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Annotated, Any
 
@@ -85,6 +86,9 @@ def serve(
     _tune_garbage_collector()
     if worker is not None:
         worker.start()
+        # uvicorn shuts down on SIGTERM, then raises the signal again with the handler it
+        # found: the default one would end the process before the worker is stopped.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(
             application,
@@ -96,6 +100,10 @@ def serve(
     finally:
         if worker is not None:
             worker.stop()
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _tune_garbage_collector() -> None:

@@ -58,13 +58,15 @@ class WorkerProcess:
         )
         self._supervisor.start()
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        # The worker reads the same SHOPTRACK_* environment and working directory as serve.
-        process = subprocess.Popen(self._argv, stdin=subprocess.PIPE, env=self._env)
+    def _spawn(self) -> bool:
+        """Start a child, unless stopping began (checked under the lock ``stop`` takes too)."""
         with self._lock:
-            self._process = process
-        self.starts += 1
-        return process
+            if self._stopping.is_set():
+                return False
+            # The worker reads the same SHOPTRACK_* environment and working directory as serve.
+            self._process = subprocess.Popen(self._argv, stdin=subprocess.PIPE, env=self._env)
+            self.starts += 1
+        return True
 
     def _supervise(self) -> None:
         delay = _FIRST_RESTART_DELAY_S
@@ -82,12 +84,13 @@ class WorkerProcess:
             if self._stopping.wait(delay):
                 return
             delay = min(delay * 2, _MAX_RESTART_DELAY_S)
-            self._spawn()
+            if not self._spawn():
+                return
 
     def stop(self) -> None:
         """Ask the child to finish its batch and exit; kill it if it does not in time."""
-        self._stopping.set()
         with self._lock:
+            self._stopping.set()
             process = self._process
         if process is None:
             return
