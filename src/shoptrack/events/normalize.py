@@ -62,35 +62,34 @@ class NormalizedBody:
     items_missing: bool = False
 
 
-def pick(
-    obj: dict[str, Any], names: tuple[str, ...], lowered: dict[str, str] | None = None
-) -> tuple[str | None, Any]:
+def pick(obj: dict[str, Any], names: tuple[str, ...]) -> tuple[str | None, Any]:
     """The first of ``names`` present in ``obj`` (case-insensitively) as (key, value).
 
-    Among keys that differ only in case, the last one in ``obj`` is taken. ``lowered`` is
-    :func:`lowered_keys` of ``obj``, for callers that pick several names from one object.
+    Among keys that differ only in case, the last one in ``obj`` is taken.
     """
     for name in names:
         if name in obj:
             return name, obj[name]
-    # Case-insensitive (this runs for every absent optional field).
-    if lowered is None:
-        lowered = lowered_keys(obj)
-    for name in _lowered_names(names):
-        key = lowered.get(name)
-        if key is not None:
-            return key, obj[key]
-    return None, None
-
-
-def lowered_keys(obj: dict[str, Any]) -> dict[str, str]:
-    """Each lower-cased key of ``obj`` to the key itself (the last one, where cases differ)."""
-    return {key.lower(): key for key in obj}
+    # Case-insensitive: one pass over the keys (this runs for every absent optional field).
+    rank = _lowered_rank(names)
+    best = len(names)
+    found: str | None = None
+    for key in obj:
+        index = rank.get(key.lower())
+        if index is not None and index <= best:
+            best, found = index, key
+    if found is None:
+        return None, None
+    return found, obj[found]
 
 
 @lru_cache(maxsize=512)
-def _lowered_names(names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(name.lower() for name in names)
+def _lowered_rank(names: tuple[str, ...]) -> dict[str, int]:
+    """Each lower-cased name's position in ``names`` (its first one)."""
+    rank: dict[str, int] = {}
+    for index, name in enumerate(names):
+        rank.setdefault(name.lower(), index)
+    return rank
 
 
 def _path(base: str, key: str) -> str:
@@ -103,30 +102,16 @@ def read_product(
     """One product; a ``Tags`` object inside it is merged into ``tags`` (the event's tags)."""
     if not isinstance(item, dict):
         raise EventRejected(Reason.INVALID_VALUE, f"{path}: expected a product object", path)
-    lowered = lowered_keys(item)
-    # Absent fields (most of them) cost a lookup, not a parse and a field path.
-    key_name, key_value = pick(item, KEY_NAMES, lowered)
-    key = (
-        parse_key(key_value, _path(path, key_name or KEY_NAMES[0]), required=False)
-        if key_value is not None
-        else None
-    )
-    price_name, price_value = pick(item, PRICE_NAMES, lowered)
-    price, price_currency = (
-        parse_price(price_value, _path(path, price_name or "price"))
-        if price_value is not None
-        else (None, None)
-    )
-    currency_name, currency_value = pick(item, CURRENCY_NAMES, lowered)
-    currency = (
-        parse_currency(currency_value, _path(path, currency_name or "currency"))
-        if currency_value is not None
-        else None
-    )
-    quantity_name, quantity_value = pick(item, QUANTITY_NAMES, lowered)
-    stock_name, stock_value = pick(item, STOCK_NAMES, lowered)
-    block_name, block_value = pick(item, BLOCK_NAMES, lowered)
-    discount_value = pick(item, ("discount",), lowered)[1]
+    key_name, key_value = pick(item, KEY_NAMES)
+    key = parse_key(key_value, _path(path, key_name or KEY_NAMES[0]), required=False)
+    price_name, price_value = pick(item, PRICE_NAMES)
+    price, price_currency = parse_price(price_value, _path(path, price_name or "price"))
+    currency_name, currency_value = pick(item, CURRENCY_NAMES)
+    currency = parse_currency(currency_value, _path(path, currency_name or "currency"))
+    quantity_name, quantity_value = pick(item, QUANTITY_NAMES)
+    stock_name, stock_value = pick(item, STOCK_NAMES)
+    block_name, block_value = pick(item, BLOCK_NAMES)
+    discount_value = pick(item, ("discount",))[1]
     attributes: dict[str, list[str]] = {}
     extra: dict[str, Any] = {}
     for name, value in item.items():
@@ -143,26 +128,10 @@ def read_product(
         key=key,
         price=price,
         currency=currency or price_currency,
-        quantity=(
-            parse_quantity(quantity_value, _path(path, quantity_name or "quantity"))
-            if quantity_value is not None
-            else None
-        ),
-        discount=(
-            parse_price(discount_value, _path(path, "discount"))[0]
-            if discount_value is not None
-            else None
-        ),
-        in_stock=(
-            parse_flag(stock_value, _path(path, stock_name or "isInStock"))
-            if stock_value is not None
-            else None
-        ),
-        block=(
-            parse_key(block_value, _path(path, block_name or "container_type"), required=False)
-            if block_value is not None
-            else None
-        ),
+        quantity=parse_quantity(quantity_value, _path(path, quantity_name or "quantity")),
+        discount=parse_price(discount_value, _path(path, "discount"))[0],
+        in_stock=parse_flag(stock_value, _path(path, stock_name or "isInStock")),
+        block=parse_key(block_value, _path(path, block_name or "container_type"), required=False),
         attributes=attributes,
         extra=extra,
     )
