@@ -59,6 +59,11 @@ class RequestMeta:
     received_ms: int
     ip: str | None
     user_agent: str | None
+    # The parsed agent, once per request rather than once per event of its batch.
+    agent: dict[str, Any] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.agent = describe_user_agent(self.user_agent) if self.user_agent else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +173,7 @@ def build_event(
         search=body.search,
         tags=body.tags,
         ip=meta.ip,
-        user_agent=describe_user_agent(meta.user_agent) if meta.user_agent else None,
+        user_agent=meta.agent,
         payload=payload,
         identity=identity,
         dropped_before=incoming.dropped_before,
