@@ -248,23 +248,6 @@ def test_a_killed_worker_is_restarted(start_serve: Callable[..., Serve]) -> None
     assert serve.healthy()
 
 
-def test_sigterm_stops_serve_and_its_worker(start_serve: Callable[..., Serve]) -> None:
-    serve = start_serve()
-    worker = serve.one_worker()
-    serve.wait_log(WORKER_STARTED)
-    process = serve.server.process
-    assert process is not None
-
-    process.terminate()
-    process.wait(EXIT_TIMEOUT_S)
-
-    assert wait_for(lambda: exited(worker), EXIT_TIMEOUT_S), (
-        f"worker {worker} outlived serve: {_stat(worker)}\n{serve.log()}"
-    )
-    serve.wait_log(WORKER_STOPPED, timeout=EXIT_TIMEOUT_S)
-    assert WORKER_DIED not in serve.log()
-
-
 def test_sigterm_waits_for_the_worker_before_serve_exits(
     start_serve: Callable[..., Serve],
 ) -> None:
@@ -282,6 +265,7 @@ def test_sigterm_waits_for_the_worker_before_serve_exits(
     # Reaped by serve itself: neither still running nor a zombie left to init.
     assert _stat(worker) is None, f"worker {worker} after serve exited: {_stat(worker)}"
     assert WORKER_STOPPED in serve.log()
+    assert WORKER_DIED not in serve.log()
 
 
 def test_no_worker_when_processors_are_off(start_serve: Callable[..., Serve]) -> None:

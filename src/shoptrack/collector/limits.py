@@ -124,30 +124,29 @@ def _surely_within(value: Any, limits: Limits) -> bool:
     while stack:
         node, depth = stack.pop()
         kind = type(node)
+        children: Any
         if kind is dict:
             if depth > max_depth or len(node) > max_fields:
                 return False
-            for key, child in node.items():
+            for key in node:
                 if len(key) > max_string:
                     return False
-                child_kind = type(child)
-                if child_kind is str:
-                    if len(child) > max_string:
-                        return False
-                elif child_kind is dict or child_kind is list:
-                    stack.append((child, depth + 1))
+            children = node.values()
         elif kind is list:
             if depth > max_depth or len(node) > max_items:
                 return False
-            for child in node:
-                child_kind = type(child)
-                if child_kind is str:
-                    if len(child) > max_string:
-                        return False
-                elif child_kind is dict or child_kind is list:
-                    stack.append((child, depth + 1))
-        elif kind is str and len(node) > max_string:
-            return False
+            children = node
+        else:
+            if kind is str and len(node) > max_string:
+                return False
+            continue
+        for child in children:
+            child_kind = type(child)
+            if child_kind is str:
+                if len(child) > max_string:
+                    return False
+            elif child_kind is dict or child_kind is list:
+                stack.append((child, depth + 1))
     return True
 
 
