@@ -32,6 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shoptrack.config import Settings
 from shoptrack.identity.crypto import Keyring
+from shoptrack.store.db import WriteTurn
 from shoptrack.store.tables import events, processor_cursors
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,10 @@ class ProcessorRunner:
     poll_interval_s: float = 0.5
     gap_wait_s: float = 5.0
     _gaps: dict[tuple[str, int], float] = field(default_factory=dict)
+    _write_turn: WriteTurn = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._write_turn = WriteTurn(self.engine)
 
     def _horizon(self, conn: Connection, name: str, after: int, gap_wait: float) -> int:
         """The highest seq this batch may read: stops before a hole that may still fill."""
@@ -125,7 +130,7 @@ class ProcessorRunner:
         if last <= position:
             return StepResult()
         wait = self.gap_wait_s if gap_wait is None else gap_wait
-        with self.engine.begin() as conn:
+        with self._write_turn(), self.engine.begin() as conn:
             claimed = claim_cursor(conn, processor.name)
             if claimed is None:
                 return StepResult(locked=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from shoptrack.store.db import WriteTurn
 from shoptrack.store.rows import EventRow, RejectedRow
 from shoptrack.store.tables import events, rejected_events
 
@@ -64,6 +65,7 @@ class EventLog:
         self._marker = "%s" if self._postgres else "?"
         self._insert_rejected = _insert_sql(rejected_events.name, _REJECTED_COLUMNS, self._marker)
         self._insert_events_sql: dict[int, str] = {}
+        self.write_turn = WriteTurn(engine)
 
     def _insert_events(self, count: int) -> str:
         """The INSERT of ``count`` events; an event id stored twice is stored once."""
@@ -84,6 +86,12 @@ class EventLog:
         ]
         # One statement is a transaction of its own; more need BEGIN … COMMIT around them.
         single = len(chunks) + (1 if rejected else 0) == 1
+        with self.write_turn():
+            self._append(chunks, rejected, single)
+
+    def _append(
+        self, chunks: list[list[EventRow]], rejected: list[RejectedRow], single: bool
+    ) -> None:
         connection = self.engine.raw_connection()
         dbapi: Any = connection.driver_connection
         try:
