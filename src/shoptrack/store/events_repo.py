@@ -28,10 +28,10 @@ from shoptrack.store.tables import events, rejected_events
 _EVENT_COLUMNS = tuple(f.name for f in fields(EventRow))
 _REJECTED_COLUMNS = tuple(f.name for f in fields(RejectedRow))
 _event_values = attrgetter(*_EVENT_COLUMNS)
+_rejected_values = attrgetter(*_REJECTED_COLUMNS)
 # Rows per INSERT statement: 500 rows × 12 columns stays under SQLite's 32,766 and
 # PostgreSQL's 65,535 parameters per statement.
 _ROWS_PER_STATEMENT = 500
-_rejected_values = attrgetter(*_REJECTED_COLUMNS)
 
 
 def _insert_sql(table: str, columns: tuple[str, ...], marker: str, rows: int = 1) -> str:
