@@ -166,6 +166,16 @@ def test_a_group_larger_than_one_statement_is_stored_whole(log: EventLog, s1: st
     assert ids(log.query(s1, limit=1)) == ["big-1200"]
 
 
+def test_rejections_alone_commit_together_or_not_at_all(log: EventLog, s1: str) -> None:
+    bad = rejection(s1)
+    bad.code = None  # type: ignore[assignment]  # NOT NULL
+    with pytest.raises(Exception):  # noqa: B017 - the driver's own error class
+        log.append([], [rejection(s1), rejection(s1), bad])
+    assert log.rejected(s1) == []
+    log.append([], [rejection(s1), rejection(s1)])
+    assert len(log.rejected(s1)) == 2
+
+
 def test_a_failed_statement_leaves_the_pool_usable(log: EventLog, s1: str) -> None:
     too_long = row("x" * 200, site_id=s1)  # event_id is VARCHAR(128): PostgreSQL refuses it
     too_long.type = None  # type: ignore[assignment]  # NOT NULL on both databases

@@ -13,7 +13,7 @@ its own transaction, gives the GIL away once per group.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import fields
 from itertools import chain
 from operator import attrgetter
@@ -29,9 +29,10 @@ _EVENT_COLUMNS = tuple(f.name for f in fields(EventRow))
 _REJECTED_COLUMNS = tuple(f.name for f in fields(RejectedRow))
 _event_values = attrgetter(*_EVENT_COLUMNS)
 _rejected_values = attrgetter(*_REJECTED_COLUMNS)
-# Rows per INSERT statement: 500 rows × 12 columns stays under SQLite's 32,766 and
-# PostgreSQL's 65,535 parameters per statement.
-_ROWS_PER_STATEMENT = 500
+# Rows per INSERT statement: 80 rows × 12 columns = 960 parameters, under the 999 of SQLite
+# before 3.32; and at most 80 distinct statements, which the driver's statement cache (128 per
+# connection) holds without growing: one statement per group size up to 500 held ~75 MB.
+_ROWS_PER_STATEMENT = 80
 
 
 def _insert_sql(table: str, columns: tuple[str, ...], marker: str, rows: int = 1) -> str:
@@ -42,19 +43,20 @@ def _insert_sql(table: str, columns: tuple[str, ...], marker: str, rows: int = 1
 
 @contextmanager
 def _autocommit(dbapi_connection: Any, postgres: bool) -> Iterator[None]:
-    """The DBAPI connection in autocommit mode, put back as it was (it returns to the pool)."""
-    if postgres:
-        dbapi_connection.autocommit = True
-        try:
-            yield
-        finally:
-            dbapi_connection.autocommit = False
-    else:
-        dbapi_connection.isolation_level = None
-        try:
-            yield
-        finally:
-            dbapi_connection.isolation_level = ""
+    """The DBAPI connection in autocommit mode, put back as it was (it returns to the pool).
+
+    After a failure the connection is discarded anyway: an error while putting it back must
+    not hide the failure itself.
+    """
+    attribute, on, off = ("autocommit", True, False) if postgres else ("isolation_level", None, "")
+    setattr(dbapi_connection, attribute, on)
+    try:
+        yield
+    except BaseException:
+        with suppress(Exception):
+            setattr(dbapi_connection, attribute, off)
+        raise
+    setattr(dbapi_connection, attribute, off)
 
 
 class EventLog:
@@ -84,8 +86,9 @@ class EventLog:
             rows[start : start + _ROWS_PER_STATEMENT]
             for start in range(0, len(rows), _ROWS_PER_STATEMENT)
         ]
-        # One statement is a transaction of its own; more need BEGIN … COMMIT around them.
-        single = len(chunks) + (1 if rejected else 0) == 1
+        # One statement is a transaction of its own; more need BEGIN … COMMIT around them
+        # (executemany of the rejected rows is one statement per row).
+        single = (len(chunks) == 1 and not rejected) or (not chunks and len(rejected) == 1)
         with self.write_turn():
             self._append(chunks, rejected, single)
 
@@ -100,9 +103,12 @@ class EventLog:
                 try:
                     if not single:
                         cursor.execute("BEGIN")
+                    # Not as prepared statements on PostgreSQL: one per chunk size would stay
+                    # in the server's memory for each pooled connection.
+                    unprepared = {"prepare": False} if self._postgres else {}
                     for chunk in chunks:
                         values = list(chain.from_iterable(map(_event_values, chunk)))
-                        cursor.execute(self._insert_events(len(chunk)), values)
+                        cursor.execute(self._insert_events(len(chunk)), values, **unprepared)
                     if rejected:
                         cursor.executemany(
                             self._insert_rejected, [_rejected_values(r) for r in rejected]
