@@ -317,3 +317,26 @@ def test_the_worker_processes_collected_events(
         assert WORKER_DIED not in serve.log()
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_whole_group_stops_both_in_order(
+    start_serve: Callable[..., Serve], signum: signal.Signals
+) -> None:
+    """systemd's stop and Ctrl-C signal every process: the worker must not race serve's
+    shutdown (it crashed on its stdin lock, and serve took that for a death and restarted it)."""
+    serve = start_serve()
+    worker = serve.one_worker()
+    serve.wait_log(WORKER_STARTED)
+    process = serve.server.process
+    assert process is not None
+
+    os.kill(worker, signum)
+    process.send_signal(signum)
+    process.wait(EXIT_TIMEOUT_S + 30)
+
+    assert _stat(worker) is None, f"worker {worker} after serve exited: {_stat(worker)}"
+    log = serve.log()
+    assert WORKER_STOPPED in log
+    assert WORKER_DIED not in log
+    assert "Fatal Python error" not in log

@@ -64,6 +64,7 @@ def serve(
     import uvicorn
 
     from shoptrack.app import create_app
+    from shoptrack.identity.crypto import Keyring
     from shoptrack.worker_process import WorkerProcess
 
     settings = _settings(database_url, host=host, port=port)
@@ -76,6 +77,8 @@ def serve(
         f"(store: {_redact(settings.database_url)})"
     )
     err.print("create a site with: shoptrack sites create 'My shop'")
+    # The key file exists before the worker starts: both would otherwise create it at once.
+    Keyring.load_or_create(settings.key_file, settings.encryption_keys)
     worker: WorkerProcess | None = None
     if settings.run_processors:
         # The processors and the feed schedule run in a child `shoptrack worker`, not in

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -68,6 +69,16 @@ class WorkerProcess:
             self.starts += 1
         return True
 
+    def _respawn(self, delay: float) -> bool:
+        """Start a new child after ``delay``, retrying while the system refuses (EMFILE…)."""
+        while not self._stopping.wait(delay):
+            try:
+                return self._spawn()
+            except OSError as exc:
+                log.error("could not start the processor worker (%s); retrying", exc)
+                delay = min(delay * 2, _MAX_RESTART_DELAY_S)
+        return False
+
     def _supervise(self) -> None:
         delay = _FIRST_RESTART_DELAY_S
         while not self._stopping.is_set():
@@ -81,11 +92,9 @@ class WorkerProcess:
             if time.monotonic() - started > _HEALTHY_RUN_S:
                 delay = _FIRST_RESTART_DELAY_S
             log.error("the processor worker exited (code %s); restarting in %.1fs", code, delay)
-            if self._stopping.wait(delay):
+            if not self._respawn(delay):
                 return
             delay = min(delay * 2, _MAX_RESTART_DELAY_S)
-            if not self._spawn():
-                return
 
     def stop(self) -> None:
         """Ask the child to finish its batch and exit; kill it if it does not in time."""
@@ -109,13 +118,22 @@ class WorkerProcess:
 
 
 def stop_when_parent_exits(stop: Callable[[], None]) -> threading.Thread:
-    """In the child: call ``stop`` once stdin (the pipe from the parent) reaches end of file."""
+    """In the child: call ``stop`` once stdin (the pipe from the parent) reaches end of file.
+
+    The child's life then hangs on the pipe alone: SIGINT and SIGTERM are ignored, so a signal
+    sent to the whole group (Ctrl-C, systemd's stop) lets serve stop it in order instead of
+    racing serve's shutdown (which then took the exit for a crash and started a new one).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def watch() -> None:
+        # The raw descriptor, not sys.stdin: a daemon thread blocked inside a buffered read
+        # holds its lock, and the interpreter aborts on it at exit.
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(0, 4096):
                 pass  # the parent never writes; anything it did is ignored
-        except (OSError, ValueError):
+        except OSError:
             pass
         stop()
 
