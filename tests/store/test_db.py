@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from shoptrack.store.db import WriteTurn, create_store_engine
@@ -40,11 +41,46 @@ def test_a_waiting_writer_gets_its_turn_the_moment_it_is_free(tmp_path: Path) ->
 
 def test_a_turn_taken_again_in_the_same_thread_does_not_wait_for_itself(tmp_path: Path) -> None:
     engine = _sqlite(tmp_path)
-    turn = WriteTurn(engine)
-    with turn(), turn():
+    # Two objects for one database, as the event log's and a processor runner's would be.
+    outer, inner = WriteTurn(engine, timeout_s=1), WriteTurn(engine, timeout_s=1)
+    with outer(), inner():
         pass
-    with turn():  # and it was given back
+    with inner():  # and it was given back
         pass
+    engine.dispose()
+
+
+def test_a_turn_not_given_in_time_fails_the_write_and_is_not_kept_later(tmp_path: Path) -> None:
+    engine = _sqlite(tmp_path)
+    holder, waiter = WriteTurn(engine), WriteTurn(engine, timeout_s=0.2)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder():
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(5)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError), waiter():
+        pass
+    assert 0.2 <= time.monotonic() - started < 1.0
+    release.set()
+    thread.join()
+    # The turn the abandoned wait got after its deadline was given back, not kept: another
+    # thread (another open file) gets it.
+    outcome: list[str] = []
+
+    def take_elsewhere() -> None:
+        with WriteTurn(engine, timeout_s=1)():
+            outcome.append("given")
+
+    other = threading.Thread(target=take_elsewhere)
+    other.start()
+    other.join()
+    assert outcome == ["given"]
     engine.dispose()
 
 

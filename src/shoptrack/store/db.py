@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,38 +66,88 @@ def _install_sqlite_pragmas(engine: Engine, synchronous: str) -> None:
         cursor.close()
 
 
-class WriteTurn:
-    """Turns at SQLite's one write lock, taken in the kernel's order rather than SQLite's.
+# As long as SQLite's own busy timeout: a turn not given in that time fails the write.
+_TURN_TIMEOUT_S = 30.0
 
-    SQLite makes a writer that finds the database locked sleep and retry (1, 2, 5 … 100 ms
-    apart) rather than queue. The collector's group commits and the processors' batches then
-    race, and a process that writes again at once wins the retries: under load the collector
-    starved for ~0.5 s behind a worker whose batches each held the lock a few ms. Both take a
-    turn here first (an ``flock`` on a file beside the database), so a waiter is woken the
-    moment the lock is free. Nothing on PostgreSQL, in-memory databases or without ``fcntl``.
+
+class _TurnsHeld(threading.local):
+    """Per thread: the turn files it has open, and the turns it holds (by path)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, int] = {}
+        self.held: set[str] = set()
+
+
+_turns = _TurnsHeld()
+
+
+class WriteTurn:
+    """Turns at SQLite's one write lock, handed over by the kernel rather than SQLite's way.
+
+    SQLite makes a writer that finds the database locked sleep and retry 1, 2, 5 … 100 ms
+    apart. The collector's group commits and the processors' batches then raced, and a
+    process that writes again at once won those retries: under load the collector starved for
+    ~0.5 s behind a worker whose batches each held the lock a few ms. Both first take a turn
+    here (an ``flock`` on ``<database>-write-turn``); a waiter blocks in the kernel and wakes
+    when the turn is free (polling every millisecond instead doubled serve's p99). After
+    ``timeout_s`` the write fails, as it would in SQLite. The turn only orders writers: SQLite's
+    own lock still guards the data. Nested turns in one thread are one turn. Nothing on
+    PostgreSQL, in-memory databases or without ``fcntl``.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, timeout_s: float = _TURN_TIMEOUT_S) -> None:
         database = engine.url.database if engine.dialect.name == "sqlite" else None
         self._path = (
             f"{database}-write-turn" if database and database != ":memory:" and fcntl else None
         )
-        self._local = threading.local()
+        self._timeout_s = timeout_s
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
-        if self._path is None or getattr(self._local, "held", False):
+        path = self._path
+        if path is None or path in _turns.held:
             yield
             return
-        assert fcntl is not None
-        # One open file per thread: flock excludes other open files, in this process too.
-        handle = getattr(self._local, "handle", None)
-        if handle is None:
-            handle = self._local.handle = open(self._path, "a+b")  # noqa: SIM115 - kept open
-        fcntl.flock(handle, fcntl.LOCK_EX)  # blocks in the kernel, GIL released
-        self._local.held = True
+        descriptor = _turns.files.get(path)
+        if descriptor is None:
+            # Read-only is enough for flock, and works whoever created the file.
+            descriptor = _turns.files[path] = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        self._take(descriptor)
+        _turns.held.add(path)
         try:
             yield
         finally:
-            self._local.held = False
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            _turns.held.discard(path)
+            assert fcntl is not None
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+    def _take(self, descriptor: int) -> None:
+        assert fcntl is not None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        # flock has no timeout: wait for the turn on a helper thread, for a bounded time. The
+        # lock belongs to the open file, so the turn the helper gets is this thread's.
+        given = threading.Event()
+        guard = threading.Lock()
+        abandoned = False
+
+        def wait() -> None:
+            assert fcntl is not None
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            with guard:
+                if abandoned:
+                    fcntl.flock(descriptor, fcntl.LOCK_UN)  # too late: give it back
+                else:
+                    given.set()
+
+        threading.Thread(target=wait, name="write-turn-wait", daemon=True).start()
+        if given.wait(self._timeout_s):
+            return
+        with guard:
+            if given.is_set():
+                return
+            abandoned = True
+        raise TimeoutError(f"no write turn on the database in {self._timeout_s:g} s")
