@@ -44,12 +44,14 @@ class OptionalBuildExt(build_ext):
                     os.remove(output)
 
 
-def _editable() -> bool:
-    return any(arg.startswith("editable") for arg in sys.argv) or "--editable" in sys.argv
+def _building_a_wheel() -> bool:
+    """Compile only for a wheel (what `pip install .` builds). Not for editable installs,
+    whose compiled modules would shadow the sources being edited, nor for metadata steps."""
+    return "bdist_wheel" in sys.argv
 
 
 def extensions() -> list[Any]:
-    if os.environ.get("SHOPTRACK_PURE_PYTHON") or _editable():
+    if os.environ.get("SHOPTRACK_PURE_PYTHON") or not _building_a_wheel():
         return []
     try:
         from mypyc.build import mypycify

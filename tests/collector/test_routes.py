@@ -300,6 +300,16 @@ def test_healthz_is_still_served_by_fastapi(client: TestClient) -> None:
     assert response.json()["status"] == "ok"
 
 
+def test_the_tracker_path_with_a_trailing_slash_is_the_same_endpoint(
+    client: TestClient, site: Site
+) -> None:
+    # Starlette's router redirected it before the ingestion paths left the router.
+    response = client.post("/webevent/", content=one_event(site[0], "slash"))
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
 @pytest.mark.parametrize("path", ["/no-such-path", "/webevent/extra", "/api/v2x"])
 def test_unknown_paths_are_fastapis_404(client: TestClient, path: str) -> None:
     response = client.post(path, content=b"{}")

@@ -55,7 +55,7 @@ async def read_body(receive: Receive, declared_length: str | None, max_bytes: in
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnected
-        chunk: bytes = message.get("body", b"")
+        chunk = bytes(message.get("body", b""))  # the same object when it is bytes already
         if chunk:
             size += len(chunk)
             if size > max_bytes:

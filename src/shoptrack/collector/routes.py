@@ -237,14 +237,18 @@ class IngestionEndpoints:
     """Dispatch of the ingestion paths, as plain ASGI; every other path goes to the app."""
 
     def __init__(self, event_path: str) -> None:
+        tracker: dict[str, Handler] = {"POST": webevent, "OPTIONS": webevent_preflight}
+        rest: dict[str, Handler] = {"POST": rest_v2}
+        # With or without a trailing slash, as Starlette's router redirected before.
         self._paths: dict[str, dict[str, Handler]] = {
-            event_path: {"POST": webevent, "OPTIONS": webevent_preflight},
-            "/api/v2": {"POST": rest_v2},
-            "/api/v2/": {"POST": rest_v2},
+            event_path: tracker,
+            event_path + "/": tracker,
+            "/api/v2": rest,
+            "/api/v2/": rest,
         }
         # Every answer of the tracker's path is CORS-open, failures included: a browser hides
         # an answer without them from the tracker, which then cannot tell what went wrong.
-        self._failure_headers = {event_path: _CORS}
+        self._failure_headers = {event_path: _CORS, event_path + "/": _CORS}
 
     @property
     def paths(self) -> frozenset[str]:

@@ -124,7 +124,7 @@ def read_webevent(
             raw_id = item.get("id")
             candidate.event_id = raw_id if isinstance(raw_id, str) else None
             style = item.get("style", "sendEvent")
-            if style not in STYLES:
+            if not isinstance(style, str) or style not in STYLES:  # [] is not hashable
                 raise EventRejected(
                     Reason.INVALID_VALUE,
                     f"{path}.style: expected sendEvent or sendEventWithTags",
