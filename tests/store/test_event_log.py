@@ -8,6 +8,7 @@ per test would cost more than the tests); each test works on sites of its own.
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,52 @@ def test_a_failed_statement_leaves_the_pool_usable(log: EventLog, s1: str) -> No
     assert log.count(s1) == 0  # the whole statement failed
     log.append([row("after-bad", site_id=s1)], [rejection(s1)])
     assert ids(log.query(s1)) == ["after-bad"]
+
+
+def test_sqlite_groups_of_any_size_share_a_few_statements(tmp_path: Path) -> None:
+    # One statement per group size would fill the driver's statement cache; padding with
+    # copies of the last row (skipped as duplicates) keeps them to powers of two.
+    engine = migrated_engine(f"sqlite:///{tmp_path / 'sizes.db'}")
+    statements: set[str] = set()  # the row counts of the INSERTs run
+
+    def trace(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.set_trace_callback(
+            lambda sql: (
+                statements.add(str(sql.count("'sizes'")))  # the values are in: count rows
+                if sql.startswith("INSERT INTO events")
+                else None
+            )
+        )
+
+    engine.dispose()
+    event.listen(engine, "connect", trace)
+    try:
+        log = EventLog(engine)
+        stored = 0
+        for size in range(1, 41):
+            log.append([row(f"g{size}-{i}", site_id="sizes") for i in range(size)], [])
+            stored += size
+        assert log.count("sizes") == stored  # the padding stored nothing twice
+        assert statements == {"1", "2", "4", "8", "16", "32", "64"}
+    finally:
+        engine.dispose()
+
+
+def test_an_old_sqlite_parameter_limit_is_respected(tmp_path: Path) -> None:
+    # SQLite before 3.32 allows 999 parameters per statement (83 rows of 12 columns).
+    engine = migrated_engine(f"sqlite:///{tmp_path / 'old.db'}")
+
+    def old_limit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+
+    engine.dispose()
+    event.listen(engine, "connect", old_limit)
+    try:
+        log = EventLog(engine)
+        log.append([row(f"old-{i}", site_id="old") for i in range(300)], [])
+        assert log.count("old") == 300
+    finally:
+        engine.dispose()
 
 
 def test_a_group_is_one_statement_on_sqlite(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ its own transaction, gives the GIL away once per group.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import fields
@@ -29,10 +30,23 @@ _EVENT_COLUMNS = tuple(f.name for f in fields(EventRow))
 _REJECTED_COLUMNS = tuple(f.name for f in fields(RejectedRow))
 _event_values = attrgetter(*_EVENT_COLUMNS)
 _rejected_values = attrgetter(*_REJECTED_COLUMNS)
-# Rows per INSERT statement: 80 rows × 12 columns = 960 parameters, under the 999 of SQLite
-# before 3.32; and at most 80 distinct statements, which the driver's statement cache (128 per
-# connection) holds without growing: one statement per group size up to 500 held ~75 MB.
-_ROWS_PER_STATEMENT = 80
+# Most rows per INSERT: 500 × 12 columns stays under PostgreSQL's 65,535 parameters and the
+# 32,766 of SQLite since 3.32 (older SQLite allows 999: see _largest_statement).
+_ROWS_PER_STATEMENT = 500
+
+
+def _padded(count: int, largest: int) -> int:
+    """The statement size for ``count`` rows on SQLite: the next power of two (or ``largest``).
+
+    A statement per group size would fill the driver's statement cache with up to 500 large
+    statements (~75 MB seen); padding a group with copies of its last row, which ``ON
+    CONFLICT DO NOTHING`` skips, leaves about ten. (Not on PostgreSQL: a skipped row there
+    still takes a ``seq`` number, and the processors wait at such holes.)
+    """
+    size = 1
+    while size < count:
+        size *= 2
+    return min(size, largest)
 
 
 def _insert_sql(table: str, columns: tuple[str, ...], marker: str, rows: int = 1) -> str:
@@ -67,6 +81,7 @@ class EventLog:
         self._marker = "%s" if self._postgres else "?"
         self._insert_rejected = _insert_sql(rejected_events.name, _REJECTED_COLUMNS, self._marker)
         self._insert_events_sql: dict[int, str] = {}
+        self._largest: int | None = None  # rows per statement, once a connection has told
         self.write_turn = WriteTurn(engine)
 
     def _insert_events(self, count: int) -> str:
@@ -82,18 +97,34 @@ class EventLog:
         """Commit accepted and rejected events together; returns only once durable."""
         if not rows and not rejected:
             return
-        chunks = [
-            rows[start : start + _ROWS_PER_STATEMENT]
-            for start in range(0, len(rows), _ROWS_PER_STATEMENT)
-        ]
+        largest = self._largest or self._largest_statement()
+        chunks = [rows[start : start + largest] for start in range(0, len(rows), largest)]
         # One statement is a transaction of its own; more need BEGIN … COMMIT around them
         # (executemany of the rejected rows is one statement per row).
         single = (len(chunks) == 1 and not rejected) or (not chunks and len(rejected) == 1)
         with self.write_turn():
-            self._append(chunks, rejected, single)
+            self._append(chunks, rejected, single, largest)
+
+    def _largest_statement(self) -> int:
+        """Rows per INSERT: fewer where the SQLite library allows fewer parameters."""
+        largest = _ROWS_PER_STATEMENT
+        if not self._postgres:
+            connection = self.engine.raw_connection()
+            try:
+                driver: Any = connection.driver_connection
+                limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            finally:
+                connection.close()
+            largest = min(largest, limit // len(_EVENT_COLUMNS))
+        self._largest = largest
+        return largest
 
     def _append(
-        self, chunks: list[list[EventRow]], rejected: list[RejectedRow], single: bool
+        self,
+        chunks: list[list[EventRow]],
+        rejected: list[RejectedRow],
+        single: bool,
+        largest: int,
     ) -> None:
         connection = self.engine.raw_connection()
         dbapi: Any = connection.driver_connection
@@ -107,8 +138,10 @@ class EventLog:
                     # in the server's memory for each pooled connection.
                     unprepared = {"prepare": False} if self._postgres else {}
                     for chunk in chunks:
-                        values = list(chain.from_iterable(map(_event_values, chunk)))
-                        cursor.execute(self._insert_events(len(chunk)), values, **unprepared)
+                        size = len(chunk) if self._postgres else _padded(len(chunk), largest)
+                        padding = [chunk[-1]] * (size - len(chunk))
+                        values = list(chain.from_iterable(map(_event_values, chunk + padding)))
+                        cursor.execute(self._insert_events(size), values, **unprepared)
                     if rejected:
                         cursor.executemany(
                             self._insert_rejected, [_rejected_values(r) for r in rejected]
