@@ -41,10 +41,10 @@ class ShoptrackApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            methods = self.ingestion.methods_for(scope)
-            if methods is not None:
+            endpoint = self.ingestion.endpoint_for(scope)
+            if endpoint is not None:
                 scope["app"] = self
-                await self.ingestion.serve(methods, scope, receive, send)
+                await self.ingestion.serve(endpoint, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 

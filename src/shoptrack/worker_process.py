@@ -45,12 +45,6 @@ class WorkerProcess:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._supervisor: threading.Thread | None = None
-        self.starts = 0
-
-    @property
-    def pid(self) -> int | None:
-        with self._lock:
-            return self._process.pid if self._process is not None else None
 
     def start(self) -> None:
         self._spawn()
@@ -66,7 +60,6 @@ class WorkerProcess:
                 return False
             # The worker reads the same SHOPTRACK_* environment and working directory as serve.
             self._process = subprocess.Popen(self._argv, stdin=subprocess.PIPE, env=self._env)
-            self.starts += 1
         return True
 
     def _respawn(self, delay: float) -> bool:
@@ -117,7 +110,7 @@ class WorkerProcess:
             self._supervisor.join()
 
 
-def stop_when_parent_exits(stop: Callable[[], None]) -> threading.Thread:
+def stop_when_parent_exits(stop: Callable[[], None]) -> None:
     """In the child: call ``stop`` once stdin (the pipe from the parent) reaches end of file.
 
     The child's life then hangs on the pipe alone: SIGINT and SIGTERM are ignored, so a signal
@@ -137,6 +130,4 @@ def stop_when_parent_exits(stop: Callable[[], None]) -> threading.Thread:
             pass
         stop()
 
-    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -233,40 +233,40 @@ async def rest_v2(request: Request) -> Reply:
 Handler = Callable[[Request], Awaitable[Reply]]
 
 
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """The handlers of one ingestion path, and the headers its failures carry too."""
+
+    methods: dict[str, Handler]
+    failure_headers: RawHeaders = ()
+
+
 class IngestionEndpoints:
     """Dispatch of the ingestion paths, as plain ASGI; every other path goes to the app."""
 
     def __init__(self, event_path: str) -> None:
-        tracker: dict[str, Handler] = {"POST": webevent, "OPTIONS": webevent_preflight}
-        rest: dict[str, Handler] = {"POST": rest_v2}
+        # Every answer of the tracker's path is CORS-open, failures included: a browser hides
+        # an answer without them from the tracker, which then cannot tell what went wrong.
+        tracker = Endpoint({"POST": webevent, "OPTIONS": webevent_preflight}, _CORS)
+        rest = Endpoint({"POST": rest_v2})
         # With or without a trailing slash, as Starlette's router redirected before.
-        self._paths: dict[str, dict[str, Handler]] = {
+        self._paths = {
             event_path: tracker,
             event_path + "/": tracker,
             "/api/v2": rest,
             "/api/v2/": rest,
         }
-        # Every answer of the tracker's path is CORS-open, failures included: a browser hides
-        # an answer without them from the tracker, which then cannot tell what went wrong.
-        self._failure_headers = {event_path: _CORS, event_path + "/": _CORS}
 
-    @property
-    def paths(self) -> frozenset[str]:
-        return frozenset(self._paths)
-
-    def methods_for(self, scope: Scope) -> dict[str, Handler] | None:
-        """The handlers of this request's path, or None when the path is not an ingestion one."""
+    def endpoint_for(self, scope: Scope) -> Endpoint | None:
+        """This request's endpoint, or None when the path is not an ingestion one."""
         return self._paths.get(_route_path(scope))
 
-    async def serve(
-        self, methods: dict[str, Handler], scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        handler = methods.get(scope["method"])
-        cors = self._failure_headers.get(_route_path(scope), ())
+    async def serve(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = endpoint.methods.get(scope["method"])
         if handler is None:
-            allowed = ", ".join(methods)
+            allowed = ", ".join(endpoint.methods)
             refusal = MethodNotAllowed(f"{scope['method'][:16]} is not allowed here; use {allowed}")
-            reply = Reply.error(refusal, ((b"allow", allowed.encode()), *cors))
+            reply = Reply.error(refusal, ((b"allow", allowed.encode()), *endpoint.failure_headers))
         else:
             try:
                 reply = await handler(Request(scope, receive))
@@ -278,7 +278,7 @@ class IngestionEndpoints:
                 reply = Reply.json(
                     500,
                     {"error": {"code": "internal", "message": "internal error", "field": None}},
-                    cors,
+                    endpoint.failure_headers,
                 )
         await reply.send(send)
 

@@ -97,13 +97,8 @@ class EventLog:
         """Commit accepted and rejected events together; returns only once durable."""
         if not rows and not rejected:
             return
-        largest = self._largest or self._largest_statement()
-        chunks = [rows[start : start + largest] for start in range(0, len(rows), largest)]
-        # One statement is a transaction of its own; more need BEGIN … COMMIT around them
-        # (executemany of the rejected rows is one statement per row).
-        single = (len(chunks) == 1 and not rejected) or (not chunks and len(rejected) == 1)
         with self.write_turn():
-            self._append(chunks, rejected, single, largest)
+            self._append(rows, rejected)
 
     def _largest_statement(self) -> int:
         """Rows per INSERT: fewer where the SQLite library allows fewer parameters."""
@@ -119,13 +114,12 @@ class EventLog:
         self._largest = largest
         return largest
 
-    def _append(
-        self,
-        chunks: list[list[EventRow]],
-        rejected: list[RejectedRow],
-        single: bool,
-        largest: int,
-    ) -> None:
+    def _append(self, rows: list[EventRow], rejected: list[RejectedRow]) -> None:
+        largest = self._largest or self._largest_statement()
+        chunks = [rows[start : start + largest] for start in range(0, len(rows), largest)]
+        # One statement is a transaction of its own; more need BEGIN … COMMIT around them
+        # (executemany of the rejected rows is one statement per row).
+        single = (len(chunks) == 1 and not rejected) or (not chunks and len(rejected) == 1)
         connection = self.engine.raw_connection()
         dbapi: Any = connection.driver_connection
         try:
