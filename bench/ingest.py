@@ -371,15 +371,12 @@ class Server:
             self.process.wait(5)
 
 
-def serve_empty(port: int) -> None:
-    """The empty handler: same uvicorn, same options, a POST answered with a tiny JSON."""
-    import uvicorn
+def empty_app() -> Any:
+    """The empty handler: a minimal Starlette app answering a POST with a tiny JSON."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
-
-    from shoptrack.cli import UVICORN_OPTIONS
 
     async def empty(_request: Request) -> Response:
         return Response(b'{"ok":true}', media_type="application/json")
@@ -387,8 +384,17 @@ def serve_empty(port: int) -> None:
     async def healthz(_request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    app = Starlette(routes=[Route(EVENT_PATH, empty, methods=["POST"]), Route("/healthz", healthz)])
-    uvicorn.run(app, host=HOST, port=port, log_level="warning", **UVICORN_OPTIONS)
+    routes = [Route(EVENT_PATH, empty, methods=["POST"]), Route("/healthz", healthz)]
+    return Starlette(routes=routes)
+
+
+def serve_empty(port: int) -> None:
+    """The empty handler on the same uvicorn, with the same options."""
+    import uvicorn
+
+    from shoptrack.cli import UVICORN_OPTIONS
+
+    uvicorn.run(empty_app(), host=HOST, port=port, log_level="warning", **UVICORN_OPTIONS)
 
 
 def _base_env(workdir: Path, database_url: str) -> dict[str, str]:

@@ -86,7 +86,7 @@ def serve(
         worker = WorkerProcess(settings.database_url)
         settings = settings.model_copy(update={"run_processors": False})
     application = create_app(settings)
-    _tune_garbage_collector()
+    tune_garbage_collector()
     if worker is not None:
         worker.start()
         # uvicorn shuts down on SIGTERM, then raises the signal again with the handler it
@@ -109,7 +109,7 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def _tune_garbage_collector() -> None:
+def tune_garbage_collector() -> None:
     """Keep the garbage collector off the server's hot path (`shoptrack serve` only).
 
     What the server imported and built at start (modules, the app, the user-agent rules)
