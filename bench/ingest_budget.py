@@ -40,6 +40,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -189,9 +190,11 @@ async def measure(events: int, requests: int, workdir: Path) -> list[StageResult
         site, _key = SiteRepository(engine).create("budget")
         makers = [BodyMaker(site.site_id, events, index) for index in range(CONCURRENCY)]
 
-        def bodies() -> Iterator[bytes]:
+        def each_connection_in_turn() -> Iterator[bytes]:
             while True:
                 yield from (maker.next() for maker in makers)
+
+        bodies = each_connection_in_turn()
 
         def through_dispatch(handler: Callable[[Any], Awaitable[Reply]]) -> Call:
             endpoint = Endpoint({"POST": handler})
@@ -212,9 +215,9 @@ async def measure(events: int, requests: int, workdir: Path) -> list[StageResult
         tune_garbage_collector()
         for name, call in stages:
             # Bodies are made before the clock starts: the load generator's work, not ours.
-            warm = [next(bodies()) for _ in range(CONCURRENCY * 10)]
+            warm = list(islice(bodies, CONCURRENCY * 10))
             await run_stage(name, call, iter(warm), len(warm))
-            timed = iter([body for body, _ in zip(bodies(), range(requests), strict=False)])
+            timed = iter(list(islice(bodies, requests)))
             writer = app.state.services.writer
             commits, rows = writer.commits, writer.committed_rows
             result = await run_stage(name, call, timed, requests)
