@@ -19,7 +19,7 @@ from shoptrack.collector.limits import Limits, _name_the_excess, check_structure
 from shoptrack.config import Settings
 from shoptrack.errors import LimitExceeded, Reason
 from shoptrack.store.tables import events, rejected_events
-from tests.support.databases import empty_all_tables, migrated_engine
+from tests.support.apps import DATABASES, module_app
 from tests.support.payloads import browser_event, rest_body, webevent_body
 
 MAX_BODY = 4096
@@ -30,25 +30,16 @@ MAX_DEPTH = 8
 MAX_LIST = 20
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=DATABASES)
 def limited_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
-    """One real app with small limits per database for the module (one per test would cost
-    more than the tests); each test gets a fresh site on it."""
-    tmp = tmp_path_factory.mktemp("limits")
-    url = f"sqlite:///{tmp / 'shoptrack.db'}"
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        engine = migrated_engine(url)
-        empty_all_tables(engine)
-        engine.dispose()
-    settings = Settings(
-        database_url=url,
-        key_file=tmp / "keys",
-        commit_interval_ms=1,
+    """One real app with small limits per database for the module; each test gets a fresh
+    site on it."""
+    with module_app(
+        request,
+        tmp_path_factory,
+        "limits",
         max_body_bytes=MAX_BODY,
         max_import_body_bytes=MAX_IMPORT_BODY,
         max_events_per_batch=MAX_EVENTS,
@@ -56,8 +47,7 @@ def limited_server(
         max_string_length=MAX_STRING,
         max_depth=MAX_DEPTH,
         max_list_length=MAX_LIST,
-    )
-    with TestClient(create_app(settings)) as client:
+    ) as client:
         yield client
 
 
