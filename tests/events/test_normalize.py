@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shoptrack.collector.enrich import Sessionizer
 from shoptrack.collector.pipeline import IncomingEvent, PipelineConfig, RequestMeta, build_event
 from shoptrack.collector.wire import read_rest_event
 from shoptrack.errors import EventRejected, Reason, ShoptrackError
 from shoptrack.events.model import Page, iso_ms
+from shoptrack.events.normalize import KEY_NAMES, PRICE_NAMES, QUANTITY_NAMES, pick
 from shoptrack.identity.crypto import Keyring
 
 SITE = "shop-1"
@@ -926,3 +929,41 @@ def test_rest_product_update_without_the_api_key_is_unauthorized() -> None:
     with pytest.raises(ShoptrackError) as caught:
         rest("ProductUpdate", {"ProductUpdate": [PRODUCT_UPDATE_ITEM]}, authenticated=False)
     assert caught.value.status == 401
+
+
+# --- the two ways pick() matches names case-insensitively agree ---------------------------
+_SPELLINGS = st.sampled_from(
+    [
+        "productKey",
+        "PRODUCTKEY",
+        "productkey",
+        "product_id",
+        "Product_ID",
+        "price",
+        "PRICE",
+        "unitPrice",
+        "unit_price",
+        "qty",
+        "Quantity",
+        "other",
+        "tag_color",
+    ]
+)
+
+
+@given(st.lists(st.tuples(_SPELLINGS, st.integers()), max_size=8))
+def test_pick_with_a_lowered_key_map_picks_what_the_key_scan_picks(
+    entries: list[tuple[str, int]],
+) -> None:
+    obj = dict(entries)
+    lowered = {key.lower(): key for key in obj}
+    for names in (KEY_NAMES, PRICE_NAMES, QUANTITY_NAMES, ("discount",)):
+        assert pick(obj, names, lowered) == pick(obj, names)
+
+
+@pytest.mark.parametrize("ms", [0, 7, 999, 1_000, 1_732_670_000_123, -1])
+def test_iso_ms_writes_three_digits_of_milliseconds(ms: int) -> None:
+    from datetime import UTC, datetime
+
+    expected = datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    assert iso_ms(ms) == expected.replace("+00:00", "Z")

@@ -14,7 +14,11 @@ def iso_ms(epoch_ms: int | None) -> str | None:
     """Milliseconds since the epoch as an ISO 8601 UTC timestamp with milliseconds."""
     if epoch_ms is None:
         return None
-    return _iso_second(epoch_ms // 1000) + f"{epoch_ms % 1000:03d}Z"
+    return _iso_second(epoch_ms // 1000) + _MILLISECONDS[epoch_ms % 1000]
+
+
+# "000Z" … "999Z": three per stored event, and formatting each was a tenth of building a row.
+_MILLISECONDS = tuple(f"{ms:03d}Z" for ms in range(1000))
 
 
 @lru_cache(maxsize=4096)

@@ -10,7 +10,6 @@ did not foresee but that carries the same fields is read the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from shoptrack.errors import EventRejected, Reason
@@ -62,16 +61,27 @@ class NormalizedBody:
     items_missing: bool = False
 
 
-def pick(obj: dict[str, Any], names: tuple[str, ...]) -> tuple[str | None, Any]:
+def pick(
+    obj: dict[str, Any], names: tuple[str, ...], lowered: dict[str, str] | None = None
+) -> tuple[str | None, Any]:
     """The first of ``names`` present in ``obj`` (case-insensitively) as (key, value).
 
-    Among keys that differ only in case, the last one in ``obj`` is taken.
+    Among keys that differ only in case, the last one in ``obj`` is taken. ``lowered`` maps
+    each lower-cased key of ``obj`` to its last spelling there: a caller that picks several
+    fields from one object builds it once.
     """
     for name in names:
         if name in obj:
             return name, obj[name]
-    # Case-insensitive: one pass over the keys (this runs for every absent optional field).
     rank = _lowered_rank(names)
+    if lowered is not None:
+        # The rank's names are in rank order; the map has the last key of each spelling.
+        for name in rank:
+            key = lowered.get(name)
+            if key is not None:
+                return key, obj[key]
+        return None, None
+    # Case-insensitive: one pass over the keys (this runs for every absent optional field).
     best = len(names)
     found: str | None = None
     for key in obj:
@@ -83,12 +93,19 @@ def pick(obj: dict[str, Any], names: tuple[str, ...]) -> tuple[str | None, Any]:
     return found, obj[found]
 
 
-@lru_cache(maxsize=512)
+# The name tuples are the code's own, never client data, so a plain dict stays small; asking
+# it costs a fraction of asking an lru_cache, and pick() asks several times per product.
+_RANKS: dict[tuple[str, ...], dict[str, int]] = {}
+
+
 def _lowered_rank(names: tuple[str, ...]) -> dict[str, int]:
-    """Each lower-cased name's position in ``names`` (its first one)."""
-    rank: dict[str, int] = {}
-    for index, name in enumerate(names):
-        rank.setdefault(name.lower(), index)
+    """Each lower-cased name's position in ``names`` (its first one), in that order."""
+    rank = _RANKS.get(names)
+    if rank is None:
+        rank = {}
+        for index, name in enumerate(names):
+            rank.setdefault(name.lower(), index)
+        _RANKS[names] = rank
     return rank
 
 
@@ -102,27 +119,30 @@ def read_product(
     """One product; a ``Tags`` object inside it is merged into ``tags`` (the event's tags)."""
     if not isinstance(item, dict):
         raise EventRejected(Reason.INVALID_VALUE, f"{path}: expected a product object", path)
-    key_name, key_value = pick(item, KEY_NAMES)
+    # Seven fields are picked from one product: lower-case its keys once, not per field.
+    spellings = [(name, name.lower()) for name in item]
+    lowered = {low: name for name, low in spellings}
+    key_name, key_value = pick(item, KEY_NAMES, lowered)
     key = parse_key(key_value, _path(path, key_name or KEY_NAMES[0]), required=False)
-    price_name, price_value = pick(item, PRICE_NAMES)
+    price_name, price_value = pick(item, PRICE_NAMES, lowered)
     price, price_currency = parse_price(price_value, _path(path, price_name or "price"))
-    currency_name, currency_value = pick(item, CURRENCY_NAMES)
+    currency_name, currency_value = pick(item, CURRENCY_NAMES, lowered)
     currency = parse_currency(currency_value, _path(path, currency_name or "currency"))
-    quantity_name, quantity_value = pick(item, QUANTITY_NAMES)
-    stock_name, stock_value = pick(item, STOCK_NAMES)
-    block_name, block_value = pick(item, BLOCK_NAMES)
-    discount_value = pick(item, ("discount",))[1]
+    quantity_name, quantity_value = pick(item, QUANTITY_NAMES, lowered)
+    stock_name, stock_value = pick(item, STOCK_NAMES, lowered)
+    block_name, block_value = pick(item, BLOCK_NAMES, lowered)
+    discount_value = pick(item, ("discount",), lowered)[1]
     attributes: dict[str, list[str]] = {}
     extra: dict[str, Any] = {}
-    for name, value in item.items():
-        lowered = name.lower()
-        if lowered.startswith("tag_") or lowered.startswith("tags_"):
+    for name, low in spellings:
+        value = item[name]
+        if low.startswith(("tag_", "tags_")):
             attributes[name.split("_", 1)[1]] = tag_values(value)
-        elif lowered == "tags":
+        elif low == "tags":
             if tags is not None:
                 for tag, values in normalize_tags(value, _path(path, name)).items():
                     tags.setdefault(tag, []).extend(values)
-        elif lowered not in _PRODUCT_FIELDS:
+        elif low not in _PRODUCT_FIELDS:
             extra[name] = value
     product = Product(
         key=key,
