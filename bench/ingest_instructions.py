@@ -1,0 +1,144 @@
+"""Instructions per event on the collector's parse → build → row path, counted by valgrind.
+
+Run it from the repository root (not a test)::
+
+    python bench/ingest_instructions.py [--bodies 100]
+
+Throughput and CPU time move by 15-20 % between runs on shared machines; an instruction
+count does not: ``valgrind --tool=callgrind`` counts the same number for the same build and
+input, whatever else the machine is doing. That makes it the measure for deciding whether a
+change to the per-event code paid off (ARCHITECTURE.md, "The per-event path is compiled").
+
+For each stage (cumulative) it runs a child process under callgrind twice, with a few
+batches and with ``--bodies`` more, and divides the difference by the events added, so the
+interpreter's start-up and the imports cancel out. The batches are those of
+``bench/ingest.py`` (20 events of six kinds). valgrind is needed (Debian: ``apt-get install
+valgrind``); a compiled build (``pip install .``) and a plain one give different counts,
+and the script says which it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ingest import BATCH_SIZE, USER_AGENT, BodyMaker
+
+STAGES = {
+    "parse": "read: parse the JSON, check the limits, read the envelope",
+    "build": "+ build the canonical events (normalize, validate, enrich)",
+    "row": "+ serialize each event into the row that is stored",
+}
+BASE_BODIES = 20
+
+
+def run_stage(stage: str, bodies: int) -> None:
+    """The child: the collector's own functions over ``bodies`` batches, up to ``stage``."""
+    from shoptrack.collector.enrich import Sessionizer
+    from shoptrack.collector.limits import Limits, check_structure, parse_json
+    from shoptrack.collector.pipeline import PipelineConfig, RequestMeta, build_event, to_row
+    from shoptrack.collector.wire import read_webevent
+    from shoptrack.config import Settings
+    from shoptrack.identity.crypto import Keyring
+
+    with tempfile.TemporaryDirectory() as tmp:
+        keyring = Keyring.load_or_create(Path(tmp) / "keys", None)
+    settings = Settings()  # the defaults a server runs with
+    config = PipelineConfig(
+        max_future_ms=settings.max_clock_skew_future_s * 1000,
+        max_browser_age_ms=settings.max_event_age_s * 1000,
+    )
+    sessions = Sessionizer(settings.session_timeout_s * 1000)
+    max_events = settings.max_events_per_batch
+    limits = Limits(
+        settings.max_body_bytes,
+        settings.max_depth,
+        settings.max_list_length,
+        settings.max_string_length,
+        max_events,
+    )
+    maker = BodyMaker("0123456789abcdef", BATCH_SIZE, 0)
+    raw_bodies = [maker.next() for _ in range(bodies)]
+    meta = RequestMeta(int(time.time() * 1000), "127.0.0.0", USER_AGENT)
+    for raw in raw_bodies:
+        body = parse_json(raw)
+        check_structure(body, limits, raw)
+        _site, candidates, _envelope = read_webevent(body, max_events, meta.received_ms)
+        if stage == "parse":
+            continue
+        for candidate in candidates:
+            assert candidate.incoming is not None, candidate.error
+            event = build_event(candidate.incoming, meta, config, keyring, sessions)
+            if stage == "row":
+                to_row(event, keyring)
+
+
+def count_instructions(stage: str, bodies: int) -> int:
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            "--child",
+            stage,
+            "--bodies",
+            str(bodies),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"valgrind failed for {stage}:\n{done.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bodies", type=int, default=100, help="batches of 20 events counted")
+    parser.add_argument("--child", choices=list(STAGES), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_stage(args.child, args.bodies)
+        return 0
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
+        return 2
+
+    from rich.console import Console
+    from rich.table import Table
+
+    import shoptrack.events.normalize
+
+    build = "compiled" if shoptrack.events.normalize.__file__.endswith(".so") else "plain Python"
+    events = args.bodies * BATCH_SIZE
+    table = Table(
+        title=f"Instructions per event ({build} build, {events:,} events counted)",
+        title_justify="left",
+    )
+    for column in ("stage", "instructions/event", "added"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    previous = 0.0
+    for stage, description in STAGES.items():
+        small = count_instructions(stage, BASE_BODIES)
+        large = count_instructions(stage, BASE_BODIES + args.bodies)
+        per_event = (large - small) / events
+        table.add_row(
+            description, f"{per_event:,.0f}", f"+{per_event - previous:,.0f}" if previous else ""
+        )
+        previous = per_event
+    Console(width=110).print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
