@@ -110,7 +110,7 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
 
 
 def tune_garbage_collector() -> None:
-    """Keep the garbage collector off the server's hot path (`shoptrack serve` only).
+    """Keep the garbage collector off the server's hot path (`shoptrack serve`, and the benches).
 
     What the server imported and built at start (modules, the app, the user-agent rules)
     lives as long as the process: frozen, full collections no longer scan it. Unfrozen, under
