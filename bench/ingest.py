@@ -673,7 +673,7 @@ def drain_processors(store: str, database_url: str, workdir: Path) -> str:
     )
 
 
-def _hot_path() -> str:
+def hot_path() -> str:
     """Whether this environment's shoptrack has its hot path compiled (setup.py, mypyc)."""
     import shoptrack.events.normalize
 
@@ -751,7 +751,7 @@ def print_table(
         f"{duration:g} s measured per case after a warm-up; one server process ({_stack()}, "
         f"shoptrack.cli.UVICORN_OPTIONS); one client process with {args.concurrency} keep-alive "
         f"connections, one request in flight each; niceness {os.nice(0)}. shoptrack's hot path: "
-        f"{_hot_path()}.",
+        f"{hot_path()}.",
         "empty = a minimal Starlette app on the same uvicorn options that answers a tiny JSON "
         "without reading the body, measured first and last; 'vs empty' = requests/s over the "
         "mean of the empty handler's two runs with the same body.",

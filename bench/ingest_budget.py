@@ -44,7 +44,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from ingest import EVENT_PATH, USER_AGENT, BodyMaker, empty_app
+from ingest import EVENT_PATH, USER_AGENT, BodyMaker, empty_app, hot_path
 from shoptrack.app import create_app
 from shoptrack.cli import tune_garbage_collector
 from shoptrack.collector.pipeline import RequestMeta, build_event, to_row
@@ -112,20 +112,22 @@ class Exchange:
             self.status = message["status"]
 
 
-async def run_stage(name: str, call: Call, bodies: Iterator[bytes], count: int) -> StageResult:
-    """``count`` requests, CONCURRENCY at a time; CPU per request of the loop thread and all."""
+async def run_stage(name: str, call: Call, bodies: list[bytes]) -> StageResult:
+    """One request per body, CONCURRENCY at a time; CPU per request of the loop thread and all.
 
-    async def client(index: int, todo: int) -> None:
-        for _ in range(todo):
-            body = next(bodies)
+    The bodies are made beforehand: making them is the load generator's work, not ours.
+    """
+    share = len(bodies) // CONCURRENCY
+
+    async def client(index: int) -> None:
+        for body in bodies[index * share : (index + 1) * share]:
             exchange = Exchange(body)
             await call(request_scope(body, 40000 + index), exchange.receive, exchange.send)
             if exchange.status != 200:
                 raise RuntimeError(f"{name}: answered {exchange.status}")
 
-    share = count // CONCURRENCY
     started = (time.thread_time(), time.process_time(), time.perf_counter())
-    await asyncio.gather(*(client(index, share) for index in range(CONCURRENCY)))
+    await asyncio.gather(*(client(index) for index in range(CONCURRENCY)))
     done = share * CONCURRENCY
     loop_s, process_s, wall_s = (
         now - then
@@ -214,13 +216,11 @@ async def measure(events: int, requests: int, workdir: Path) -> list[StageResult
         ]
         tune_garbage_collector()
         for name, call in stages:
-            # Bodies are made before the clock starts: the load generator's work, not ours.
-            warm = list(islice(bodies, CONCURRENCY * 10))
-            await run_stage(name, call, iter(warm), len(warm))
-            timed = iter(list(islice(bodies, requests)))
+            await run_stage(name, call, list(islice(bodies, CONCURRENCY * 10)))  # warm-up
+            timed = list(islice(bodies, requests))
             writer = app.state.services.writer
             commits, rows = writer.commits, writer.committed_rows
-            result = await run_stage(name, call, timed, requests)
+            result = await run_stage(name, call, timed)
             if writer.commits > commits:
                 result.rows_per_commit = (writer.committed_rows - rows) / (writer.commits - commits)
             results.append(result)
@@ -241,11 +241,10 @@ def print_results(results: list[StageResult], events: int) -> None:
         table.add_column(column, justify="left" if column == "stage" else "right")
     previous = 0.0
     for result in results:
-        added = result.loop_us - previous if previous else result.loop_us
         table.add_row(
             result.name,
             f"{result.loop_us:.1f}",
-            f"{added:+.1f}" if previous else "",
+            f"{result.loop_us - previous:+.1f}" if previous else "",
             f"{result.loop_us / empty:.2f}",
             f"{result.process_us:.1f}",
             f"{result.requests_per_s:,.0f}",
@@ -255,11 +254,8 @@ def print_results(results: list[StageResult], events: int) -> None:
     console = Console(width=110)
     console.print(table)
     whole = results[-1].loop_us
-    import shoptrack.events.normalize
-
-    build = "compiled" if shoptrack.events.normalize.__file__.endswith(".so") else "plain Python"
     console.print(
-        f"- shoptrack's hot path: {build}; {CONCURRENCY} requests in flight; uvloop; CPU per "
+        f"- shoptrack's hot path: {hot_path()}; {CONCURRENCY} requests in flight; uvloop; CPU per "
         "request over the timed requests, after a warm-up.\n"
         f"- half the empty handler's throughput needs uvicorn's own cost per request U >= "
         f"c - 2e = {whole:.1f} - 2 x {empty:.1f} = {whole - 2 * empty:.1f} µs; ingest.py's "

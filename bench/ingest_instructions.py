@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ingest import BATCH_SIZE, USER_AGENT, BodyMaker
+from ingest import BATCH_SIZE, USER_AGENT, BodyMaker, hot_path
 
 STAGES = {
     "parse": "read: parse the JSON, check the limits, read the envelope",
@@ -45,8 +45,9 @@ def run_stage(stage: str, bodies: int, made: int) -> None:
     ``stage``. Both counts make the same batches, so making them cancels out."""
     from shoptrack.cli import tune_garbage_collector
     from shoptrack.collector.enrich import Sessionizer
-    from shoptrack.collector.limits import Limits, check_structure, parse_json
-    from shoptrack.collector.pipeline import PipelineConfig, RequestMeta, build_event, to_row
+    from shoptrack.collector.limits import check_structure, parse_json
+    from shoptrack.collector.pipeline import RequestMeta, build_event, to_row
+    from shoptrack.collector.service import pipeline_config, structure_limits
     from shoptrack.collector.wire import read_webevent
     from shoptrack.config import Settings
     from shoptrack.identity.crypto import Keyring
@@ -54,19 +55,10 @@ def run_stage(stage: str, bodies: int, made: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         keyring = Keyring.load_or_create(Path(tmp) / "keys", None)
     settings = Settings()  # the defaults a server runs with
-    config = PipelineConfig(
-        max_future_ms=settings.max_clock_skew_future_s * 1000,
-        max_browser_age_ms=settings.max_event_age_s * 1000,
-    )
+    config = pipeline_config(settings)
     sessions = Sessionizer(settings.session_timeout_s * 1000)
     max_events = settings.max_events_per_batch
-    limits = Limits(
-        settings.max_body_bytes,
-        settings.max_depth,
-        settings.max_list_length,
-        settings.max_string_length,
-        max_events,
-    )
+    limits = structure_limits(settings, settings.max_body_bytes, max_events)
     maker = BodyMaker("0123456789abcdef", BATCH_SIZE, 0)
     raw_bodies = [maker.next() for _ in range(made)][:bodies]
     meta = RequestMeta(int(time.time() * 1000), "127.0.0.0", USER_AGENT)
@@ -127,12 +119,9 @@ def main() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    import shoptrack.events.normalize
-
-    build = "compiled" if shoptrack.events.normalize.__file__.endswith(".so") else "plain Python"
     events = args.bodies * BATCH_SIZE
     table = Table(
-        title=f"Instructions per event ({build} build, {events:,} events counted)",
+        title=f"Instructions per event ({events:,} events counted; hot path {hot_path()})",
         title_justify="left",
     )
     for column in ("stage", "instructions/event", "added"):
@@ -144,7 +133,7 @@ def main() -> int:
         large = count_instructions(stage, made, made)
         per_event = (large - small) / events
         table.add_row(
-            description, f"{per_event:,.0f}", f"+{per_event - previous:,.0f}" if previous else ""
+            description, f"{per_event:,.0f}", f"{per_event - previous:+,.0f}" if previous else ""
         )
         previous = per_event
     Console(width=110).print(table)

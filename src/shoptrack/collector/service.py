@@ -76,6 +76,27 @@ class Candidate:
     site_id: str | None = None
 
 
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    """How far the pipeline trusts client clocks, from the settings."""
+    return PipelineConfig(
+        max_future_ms=settings.max_clock_skew_future_s * 1000,
+        max_browser_age_ms=settings.max_event_age_s * 1000,
+    )
+
+
+def structure_limits(
+    settings: Settings, max_body_bytes: int, max_events: int | None = None
+) -> Limits:
+    """The settings' structure limits for a body of at most ``max_body_bytes``."""
+    return Limits(
+        max_body_bytes,
+        settings.max_depth,
+        settings.max_list_length,
+        settings.max_string_length,
+        max_events,
+    )
+
+
 class Collector:
     def __init__(
         self,
@@ -91,17 +112,11 @@ class Collector:
         self.sites = sites
         self.keyring = keyring
         self.sessionizer = Sessionizer(settings.session_timeout_s * 1000)
-        self.pipeline_config = PipelineConfig(
-            max_future_ms=settings.max_clock_skew_future_s * 1000,
-            max_browser_age_ms=settings.max_event_age_s * 1000,
-        )
+        self.pipeline_config = pipeline_config(settings)
         warm_up()  # built with the services, off the event loop
 
     def limits(self, max_body_bytes: int, max_events: int | None = None) -> Limits:
-        s = self.settings
-        return Limits(
-            max_body_bytes, s.max_depth, s.max_list_length, s.max_string_length, max_events
-        )
+        return structure_limits(self.settings, max_body_bytes, max_events)
 
     def request_meta(self, request: Request) -> RequestMeta:
         ip: str | None = request.client.host if request.client else None
