@@ -135,6 +135,50 @@ def test_xml_bomb_is_refused_before_expansion() -> None:
     assert "DOCTYPE" in error.message
 
 
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        b"",
+        b'<?xml version="1.0" encoding="utf-8"?>\n<!-- made by the shop -->\n',
+        b"\xef\xbb\xbf  \n<?xml-stylesheet href='a.xsl'?>",
+    ],
+)
+def test_any_doctype_is_refused_by_name_before_parsing(prolog: bytes) -> None:
+    # A DOCTYPE with no entities at all: only our own rule can refuse it, and the message
+    # must not depend on which libxml2 error comes first.
+    error = refused(prolog + b"<!DOCTYPE rss>\n" + rss(product("A")))
+    assert error.code is FeedErrorCode.FORBIDDEN_DTD
+    assert "DOCTYPE" in error.message
+
+
+def test_a_utf16_feed_is_read_and_its_doctype_refused() -> None:
+    text = rss(product("A"), product("B")).decode()
+    _, items, _ = read(text.encode("utf-16"))
+    assert [i.key for i in items] == ["A", "B"]
+    error = refused(BILLION_LAUGHS.decode().encode("utf-16"))
+    assert error.code is FeedErrorCode.FORBIDDEN_DTD and "DOCTYPE" in error.message
+
+
+def test_a_prolog_longer_than_the_sniffed_head_is_refused() -> None:
+    padding = b"<!--" + b"x" * (70 * 1024) + b"-->"
+    error = refused(padding + rss(product("A")))
+    assert error.code is FeedErrorCode.INVALID_XML
+    assert "no root element" in error.message
+
+
+def test_items_before_a_syntax_error_are_read() -> None:
+    data = rss(*(product(f"N{n}") for n in range(5)))
+    broken = b"".join(data.rsplit(b"</g:price>", 1))
+    reader = open_items(io.BytesIO(broken), max_bytes=MB)
+    seen: list[str] = []
+    with pytest.raises(FeedError) as caught:
+        for entry in reader:
+            assert isinstance(entry, RawItem)
+            seen.append(entry.fields["id"][0])
+    assert caught.value.code is FeedErrorCode.INVALID_XML
+    assert seen == ["N0", "N1", "N2", "N3"]
+
+
 def test_external_entity_is_refused_and_never_read(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-VALUE")

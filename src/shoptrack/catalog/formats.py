@@ -16,6 +16,7 @@ from shoptrack.catalog.csvfeed import CsvFeedReader
 from shoptrack.catalog.errors import FeedError, FeedErrorCode
 from shoptrack.catalog.streams import LimitedStream, PrefixedStream, buffered
 from shoptrack.catalog.xmlfeed import XmlFeedReader
+from shoptrack.catalog.xmlprolog import refuse_doctype
 
 SNIFF_BYTES = 1 << 16
 FeedReader = XmlFeedReader | CsvFeedReader
@@ -43,7 +44,8 @@ def open_items(
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
     if not text:
         raise FeedError(FeedErrorCode.NOT_A_FEED, "the feed is empty")
-    if text.startswith(b"<"):
+    if text.startswith(b"<") or head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00<")):
+        refuse_doctype(head, complete=len(head) < SNIFF_BYTES)
         return XmlFeedReader(whole)
     if text[:1] in (b"{", b"["):
         raise FeedError(FeedErrorCode.NOT_A_FEED, "this is JSON, not an XML or CSV feed", 1)

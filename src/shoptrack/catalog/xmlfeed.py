@@ -1,10 +1,12 @@
 """Google Merchant feeds in RSS 2.0 and Atom 1.0, read as a stream.
 
-``lxml.etree.iterparse`` builds one item at a time; each item is cleared and detached once
-read, so memory stays the size of one item whatever the feed's size. The parser never
-resolves entities, loads a DTD or touches the network, and a document that declares a DOCTYPE
-at all is refused before its root element is read further: Merchant feeds never need one, and
-that is where XML bombs ("billion laughs") and external entities (XXE) live.
+An ``lxml.etree.XMLPullParser`` is fed the stream chunk by chunk and builds one item at a
+time; each item is cleared and detached once read, so memory stays the size of one item
+whatever the feed's size. The pull parser (rather than ``iterparse``) hands over the events it
+parsed before a syntax error on every lxml release, so the items before a malformed one are
+counted in the report. The parser never resolves entities, loads a DTD or touches the
+network, and a DOCTYPE is refused before parsing (``xmlprolog``): Merchant feeds never need
+one, and that is where XML bombs ("billion laughs") and external entities (XXE) live.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from lxml import etree
 
 from shoptrack.catalog.errors import FeedError, FeedErrorCode
 from shoptrack.catalog.fields import Problem, RawItem, attribute_name, field_name
+from shoptrack.catalog.xmlprolog import DOCTYPE_REFUSED
 
 GOOGLE_NS = "http://base.google.com/ns/1.0"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 _GOOGLE_PREFIX = "{" + GOOGLE_NS + "}"
 MAX_FIELDS_PER_ITEM = 1000
+CHUNK_BYTES = 1 << 16
 # Atom's own elements that carry product fields; its other envelope elements (id, updated,
 # author …) describe the entry, not the product, and are not kept.
 _ATOM_FIELDS = {"title": "title", "link": "link", "summary": "description", "content": "content"}
@@ -52,9 +56,8 @@ class XmlFeedReader:
         # a few dozen tags, so this is computed once per tag, not once per element.
         self._names: dict[str, str] = {}
 
-    def __iter__(self) -> Iterator[RawItem | Problem]:
-        context = etree.iterparse(
-            self.stream,
+    def _events(self) -> Iterator[tuple[str, Any]]:
+        parser = etree.XMLPullParser(
             events=("start", "end"),
             resolve_entities=False,
             no_network=True,
@@ -63,10 +66,25 @@ class XmlFeedReader:
             remove_comments=True,
             remove_pis=True,
         )
+        while True:
+            chunk = self.stream.read(CHUNK_BYTES)
+            try:
+                if chunk:
+                    parser.feed(chunk)
+                else:
+                    parser.close()
+            except etree.XMLSyntaxError:
+                yield from parser.read_events()  # what was whole before the error
+                raise
+            yield from parser.read_events()
+            if not chunk:
+                return
+
+    def __iter__(self) -> Iterator[RawItem | Problem]:
         item: Any = None
         depth = item_depth = fields = 0
         try:
-            for event, element in context:
+            for event, element in self._events():
                 if event == "start":
                     depth += 1
                     if item is not None:
@@ -102,12 +120,8 @@ class XmlFeedReader:
     def _check_root(self, root: Any) -> None:
         info = root.getroottree().docinfo
         if info.doctype or info.internalDTD is not None or info.system_url or info.public_id:
-            raise FeedError(
-                FeedErrorCode.FORBIDDEN_DTD,
-                "the feed declares a DOCTYPE; DTDs and entities are refused (they are how XML "
-                "bombs and external-entity (XXE) attacks work, and a Merchant feed needs none)",
-                1,
-            )
+            # Refused before parsing already (xmlprolog); kept as a second line of defence.
+            raise FeedError(FeedErrorCode.FORBIDDEN_DTD, DOCTYPE_REFUSED, 1)
         namespace, local = _split(root.tag)
         if local == "rss" and namespace is None:
             self.format, self._item_tag = "rss", "item"
