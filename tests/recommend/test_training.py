@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
+from typer.testing import CliRunner
 
+from shoptrack.cli import app
 from shoptrack.recommend.model import Counters
 from shoptrack.recommend.scheduler import RecommendationScheduler
 from shoptrack.recommend.training import latest_snapshot, update_counters
@@ -103,3 +107,60 @@ def test_worker_schedule_trains_then_folds(shop: Shop) -> None:
         assert latest_snapshot(conn, shop.site_id) is not None
         row = conn.execute(select(rec_counters).where(rec_counters.c.site_id == shop.site_id)).one()
     assert Counters.from_bytes(row.data).views.tolist() == [1, 2]  # folded, not retrained
+
+
+# A snapshot that names a module this installation does not have: what a server met when its
+# package was reinstalled under it (ModuleNotFoundError while unpickling).
+UNLOADABLE = b"\x80\x02cshoptrack.recommend.gone\nModel\n)\x81."
+
+
+def _plant_snapshot(shop: Shop, data: bytes) -> int:
+    with shop.engine.begin() as conn:
+        newest = conn.execute(select(func.max(rec_snapshots.c.snapshot_id))).scalar_one()
+        conn.execute(
+            rec_snapshots.insert().values(
+                site_id=shop.site_id, snapshot_id=int(newest) + 1, created_at=0, upto_seq=0,
+                events=0, items=0, seconds=0.0, data=data,
+            )  # fmt: skip
+        )
+    return int(newest) + 1
+
+
+def test_an_unloadable_snapshot_is_logged_and_the_last_good_model_serves(
+    shop: Shop, caplog: pytest.LogCaptureFixture
+) -> None:
+    shop.catalog(item("a"), item("b"), item("c"))
+    shop.views("v1", "c", "c")
+    shop.views("v2", "c", "b")
+    shop.train()
+    variant = shop.variant_of(shop.block("popular", {"by": "views"}))
+    good = shop.keys(variant)
+    assert good[:2] == ["c", "b"]
+
+    bad = _plant_snapshot(shop, UNLOADABLE)
+    with caplog.at_level(logging.ERROR):
+        assert shop.keys(variant) == good
+    message = caplog.text
+    assert f"snapshot {bad} of site {shop.site_id}" in message
+    assert "No module named 'shoptrack.recommend.gone'" in message
+
+    # Both kept snapshots unloadable: the model already in memory keeps serving.
+    _plant_snapshot(shop, UNLOADABLE)
+    assert shop.keys(variant) == good
+
+
+def test_a_failed_training_says_which_site_and_why(shop: Shop) -> None:
+    shop.views("v1", "a", "b")
+    with shop.engine.begin() as conn:  # a store that refuses the snapshot: a real failure
+        conn.execute(text("ALTER TABLE rec_snapshots RENAME TO rec_snapshots_away"))
+    try:
+        result = CliRunner().invoke(
+            app, ["train", "--site", shop.site_id, "--database-url", shop.settings.database_url]
+        )
+    finally:
+        with shop.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE rec_snapshots_away RENAME TO rec_snapshots"))
+    assert result.exit_code == 1
+    assert f"training {shop.site_id} failed:" in result.stderr
+    assert "rec_snapshots" in result.stderr
+    assert "the last good models keep serving" in result.stderr

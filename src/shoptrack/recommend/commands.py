@@ -187,6 +187,7 @@ def train(
     from shoptrack.recommend.training import all_sites, train_site
 
     engine = _engine(database_url)
+    failed: list[str] = []
     try:
         targets = [site] if site else all_sites(engine)
         with Progress(
@@ -200,11 +201,20 @@ def train(
                 ) -> None:
                     progress.update(task, completed=fraction, description=f"{target}: {name}")
 
-                result = train_site(engine, target, step)
+                try:
+                    result = train_site(engine, target, step)
+                except Exception as exc:  # say which site failed and why; train the others
+                    failed.append(target)
+                    progress.update(task, description=f"{target}: failed")
+                    err.print(f"training {target} failed: {type(exc).__name__}: {exc}")
+                    continue
                 progress.update(task, completed=1.0, description=f"{target}: done")
                 typer.echo(orjson.dumps(result.to_json()).decode())
     finally:
         engine.dispose()
+    if failed:
+        err.print(f"training failed for {', '.join(failed)}; the last good models keep serving")
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -65,8 +65,11 @@ class RecommendationScheduler:
                     train_site(self.engine, site_id)
                 else:
                     update_counters(self.engine, site_id)
-            except Exception as exc:
-                log.error("recommendation training of %s failed (%s)", site_id, type(exc).__name__)
+            except Exception as exc:  # retried next pass; serving keeps the last good model
+                log.error(
+                    "recommendation training of %s failed, retried in %.0f s: %s: %s",
+                    site_id, self.update_interval_s, type(exc).__name__, exc,
+                )  # fmt: skip
                 with self._lock:
                     self._dirty.add(site_id)
 

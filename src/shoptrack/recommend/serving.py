@@ -103,13 +103,20 @@ class RecommendationService:
             )
 
     def _load(self, site_id: str, stamps: Stamps) -> SiteState:
+        current = self._states.get(site_id)
         with self.engine.connect() as conn:
             catalog = load_catalog(conn, site_id)
             snap = latest_snapshot(conn, site_id)
-            snapshot_id, model = snap if snap is not None else (0, empty_model())
-            counters = load_counters(conn, site_id, snapshot_id) or model.counters
+            if current is not None and (snap is None or snap[0] < current.model_id):
+                # The newer snapshots do not load (logged): keep serving the last good model.
+                snap = (current.model_id, current.model)
+            model_id, model = snap if snap is not None else (0, empty_model())
+            counters = load_counters(conn, site_id, model_id) or model.counters
         state = build_state(site_id, catalog, model, counters, self.blocks.list_blocks(site_id))
-        state.snapshot_id, state.counters_stamp = snapshot_id, stamps[2]
+        state.model_id = model_id
+        # The newest snapshot seen, loaded or not: one that failed is tried again only when
+        # the store has news (counters fold in every minute), not on every request.
+        state.snapshot_id, state.counters_stamp = stamps[1], stamps[2]
         state.blocks_stamp = stamps[0]
         state.catalog.stamp = stamps[3]
         state.checked_at = time.monotonic()
@@ -166,8 +173,9 @@ class RecommendationService:
                 self._states[site_id] = self._load(site_id, fresh)
             except Exception as exc:  # the old state keeps serving; the next interval retries
                 log.error(
-                    "reloading recommendations of %s failed (%s)", site_id, type(exc).__name__
-                )
+                    "reloading recommendations of %s failed, the loaded model keeps serving: "
+                    "%s: %s", site_id, type(exc).__name__, exc,
+                )  # fmt: skip
             finally:
                 with self._guard:
                     self._reloading.discard(site_id)

@@ -46,7 +46,8 @@ class SiteState:
     orders: dict[str, IntArray]
     new_order: IntArray
     blocks: dict[int, Block]
-    snapshot_id: int = 0
+    snapshot_id: int = 0  # the newest snapshot in the store when loaded
+    model_id: int = 0  # the snapshot ``model`` came from (older if the newest did not load)
     counters_stamp: int = 0
     blocks_stamp: tuple[int, int] = (0, 0)
     checked_at: float = 0.0

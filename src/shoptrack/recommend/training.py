@@ -20,6 +20,7 @@ The per-category, new-arrival and similar-product lists come from the catalogue 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from shoptrack.recommend.model import Counters, SiteModel
 from shoptrack.recommend.rules import CoOccurrence
 from shoptrack.store.tables import events, rec_counters, rec_snapshots, rec_variants, sites
 
+log = logging.getLogger(__name__)
 TYPES = ("ProductPage", "StatusCart", "PurchasedItems")
 KEEP_SNAPSHOTS = 2
 Progress = Callable[[str, float], None]
@@ -278,14 +280,28 @@ def latest_snapshot_id(conn: Connection, site_id: str) -> int:
 
 
 def latest_snapshot(conn: Connection, site_id: str) -> tuple[int, SiteModel] | None:
+    """The newest of the site's kept snapshots that loads, with its id.
+
+    A snapshot that does not load (written by a newer release, or read while the installed
+    package is being replaced under a running server) is logged with what failed and passed
+    over for the one before it, so recommendations keep coming from the last good model.
+    """
     s = rec_snapshots.c
-    row = conn.execute(
+    rows = conn.execute(
         select(s.snapshot_id, s.data)
         .where(s.site_id == site_id)
         .order_by(s.snapshot_id.desc())
-        .limit(1)
-    ).first()
-    return None if row is None else (int(row.snapshot_id), SiteModel.from_bytes(row.data))
+        .limit(KEEP_SNAPSHOTS)
+    ).all()
+    for row in rows:
+        try:
+            return int(row.snapshot_id), SiteModel.from_bytes(row.data)
+        except Exception as exc:  # whatever a stored blob does wrong, the older one may load
+            log.error(
+                "recommendation snapshot %s of site %s cannot be loaded: %s: %s",
+                row.snapshot_id, site_id, type(exc).__name__, exc,
+            )  # fmt: skip
+    return None
 
 
 def counters_stamp(conn: Connection, site_id: str) -> int:

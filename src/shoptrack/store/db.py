@@ -38,7 +38,9 @@ def create_store_engine(
     """An engine with the pragmas and pool our workload wants."""
     url = normalize_url(url)
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"future": True}
+    # hide_parameters: an error's text (logged, or stored as a failure reason) never carries
+    # the values of the statement, which may be personal data or secrets.
+    kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if null_pool:
         kwargs["poolclass"] = NullPool
     if parsed.get_backend_name() == "sqlite":
