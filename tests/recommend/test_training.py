@@ -119,9 +119,15 @@ def _plant_snapshot(shop: Shop, data: bytes) -> int:
         newest = conn.execute(select(func.max(rec_snapshots.c.snapshot_id))).scalar_one()
         conn.execute(
             rec_snapshots.insert().values(
-                site_id=shop.site_id, snapshot_id=int(newest) + 1, created_at=0, upto_seq=0,
-                events=0, items=0, seconds=0.0, data=data,
-            )  # fmt: skip
+                site_id=shop.site_id,
+                snapshot_id=int(newest) + 1,
+                created_at=0,
+                upto_seq=0,
+                events=0,
+                items=0,
+                seconds=0.0,
+                data=data,
+            )
         )
     return int(newest) + 1
 
