@@ -228,12 +228,19 @@ def events_tail(
 def demo(
     host: Annotated[str | None, typer.Option(help="address to listen on [127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on [8000]")] = None,
-    database_url: DatabaseUrl = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="the demo's store [sqlite:///./shoptrack-demo.db, never the shop's own]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve a demo shop at /demo/ that sends every event (see them: shoptrack events tail)."""
-    from shoptrack.tracker.demo import run_demo
+    from shoptrack.tracker.demo import demo_settings, run_demo
 
-    run_demo(_settings(database_url, host=host, port=port))
+    run_demo(demo_settings(database_url, host=host, port=port))
 
 
 def _redact(url: str) -> str:

@@ -141,6 +141,9 @@ def test_keys_cli_status_and_rotate(tmp_path: Path, database_url: str) -> None:
     assert rotated.exit_code == 0, rotated.output
     assert "active key: k2" in rotated.output
     assert Keyring.load(tmp_path / "cli.keys").active_id == "k2"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("cli.keys")) == [
+        "cli.keys"
+    ]  # no lock file left behind
     refused = runner.invoke(
         cli_app, ["keys", "rotate"], env={**env, "SHOPTRACK_ENCRYPTION_KEYS": "{}"}
     )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,12 +24,9 @@ pytestmark = pytest.mark.browser
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     workdir = tmp_path_factory.mktemp("demo")
     port = free_port()
-    env = {
-        **os.environ,
-        "SHOPTRACK_DATABASE_URL": f"sqlite:///{workdir / 'shoptrack.db'}",
-        "SHOPTRACK_KEY_FILE": str(workdir / "shoptrack.keys"),
-        "SHOPTRACK_LOG_LEVEL": "warning",
-    }
+    # As a newcomer runs it: in a folder, with no settings; the demo picks its own store.
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("SHOPTRACK_")}
+    env = {**plain, "SHOPTRACK_LOG_LEVEL": "warning"}
     log = (workdir / "demo.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "shoptrack", "demo", "--port", str(port)],
@@ -48,12 +47,42 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
                 pass
             assert time.monotonic() < deadline, "shoptrack demo did not start"
             time.sleep(0.1)
-        yield url, env
+        # The shop's own ./shoptrack.db is never created nor given a demo site.
+        assert not (workdir / "shoptrack.db").exists()
+        assert (workdir / "shoptrack-demo.db").exists()
+        tail_env = {
+            **env,
+            "SHOPTRACK_DATABASE_URL": f"sqlite:///{workdir / 'shoptrack-demo.db'}",
+            "SHOPTRACK_KEY_FILE": str(workdir / "shoptrack-demo.keys"),
+        }
+        yield url, tail_env
     finally:
         process.terminate()
         process.wait(10)
         log.close()
-    assert "created site 'demo'" in (workdir / "demo.log").read_text()
+    output = (workdir / "demo.log").read_text()
+    assert "created site 'demo'" in output
+    assert "--database-url sqlite:///./shoptrack-demo.db" in output
+
+
+def test_a_taken_port_is_said_before_anything_is_created(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        plain = {k: v for k, v in os.environ.items() if not k.startswith("SHOPTRACK_")}
+        result = subprocess.run(
+            [sys.executable, "-m", "shoptrack", "demo", "--port", str(port)],
+            cwd=tmp_path,
+            env=plain,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "shown once" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no store, no key file
 
 
 def _tail(env: dict[str, str]) -> list[dict[str, Any]]:
@@ -91,6 +120,10 @@ def test_demo_shop_events_show_in_events_tail(
     page.goto(f"{url}/demo/cart")
     page.click("text=Log in")
     page.click("text=Buy")
+    # Bought: the cart is empty, on this page and on the next visit.
+    assert page.text_content("#items") == "empty"
+    page.goto(f"{url}/demo/cart")
+    assert page.text_content("#items") == "empty"
     page.goto(f"{url}/demo/search?q=umbrella")
     page.goto(f"{url}/demo/category")
     page.goto(f"{url}/demo/no-such-page")

@@ -8,6 +8,7 @@ finds nothing), and only then removes the older keys from the key file.
 from __future__ import annotations
 
 import fcntl
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -160,17 +161,32 @@ class RotationReport:
 
 @contextmanager
 def _rotation_lock(key_file: Path) -> Iterator[None]:
-    """One rotation at a time per key file."""
+    """One rotation at a time per key file; the lock file is removed when it is done.
+
+    Removing it means a process may lock a file that its holder has just unlinked, so the
+    lock counts only if the path still names the file that was locked.
+    """
     lock_path = key_file.with_name(key_file.name + ".lock")
-    with lock_path.open("a") as handle:
+    while True:
+        handle = lock_path.open("a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            handle.close()
             raise KeyMaterialError("another key rotation is running") from None
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            current = os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            current = -1
+        if current == os.fstat(handle.fileno()).st_ino:
+            break
+        handle.close()  # the previous holder removed it: lock the new one
+    try:
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def rotate(

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import html
 import json
+import socket
+from pathlib import Path
 
 import orjson
+import uvicorn
+from rich.console import Console
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
@@ -18,6 +22,8 @@ from starlette.routing import Route
 from shoptrack.config import Settings
 
 DEMO_SITE_ID = "demo"
+DEMO_DATABASE_URL = "sqlite:///./shoptrack-demo.db"
+DEMO_KEY_FILE = Path("./shoptrack-demo.keys")
 
 PRODUCTS = {
     "24-MB02": ("Fusion Backpack", "59.00"),
@@ -167,7 +173,10 @@ send('sendEvent', 'StatusCartPage');
 function buy() {
     send('sendEvent', 'PurchasedItems', {OrderNumber: 'demo-' + Date.now(),
         PurchasedItems: cart(), GUID: localStorage.getItem('demo_guid') || guid()});
+    // Bought: the cart is empty now, and the next one is a new cart.
     localStorage.removeItem('demo_cart');
+    localStorage.removeItem('demo_guid');
+    document.getElementById('items').textContent = 'empty';
 }"""
     return "Your cart", "", body, script
 
@@ -232,23 +241,60 @@ def ensure_demo_site(settings: Settings, site_id: str = DEMO_SITE_ID) -> str | N
         engine.dispose()
 
 
+def demo_settings(database_url: str | None, **overrides: object) -> Settings:
+    """The demo's own store and key file, never the shop's ``./shoptrack.db``: a demo site in
+    a real store would be served, trained and reported with the real ones. ``--database-url``
+    picks another store on purpose."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if database_url:
+        values["database_url"] = database_url
+    else:
+        values.update(database_url=DEMO_DATABASE_URL, key_file=DEMO_KEY_FILE)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+class PortTaken(Exception):
+    pass
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, taken before anything is created: a taken port is said at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortTaken(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}. Another program (perhaps "
+            f"shoptrack serve) uses it: stop it, or choose another port with --port"
+        ) from None
+    return sock
+
+
 def run_demo(settings: Settings, site_id: str = DEMO_SITE_ID) -> None:
     """Create the demo site if needed and serve the app with the demo pages added."""
-    import uvicorn
-    from rich.console import Console
-
     from shoptrack.app import create_app
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # commands printed whole, to copy
+    try:
+        sock = bind(settings.host, settings.port)
+    except PortTaken as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise SystemExit(1) from None
     key = ensure_demo_site(settings, site_id)
     if key is not None:
         err.print(f"created site {site_id!r}; its API key (shown once): {key}")
     app = create_app(settings)
     app.router.routes.extend(demo_routes(settings, site_id))
     address = f"http://{settings.host}:{settings.port}"
-    err.print(f"demo shop: [bold]{address}/demo/[/bold]")
-    err.print(f"watch the events arrive: shoptrack events tail --site {site_id}")
-    uvicorn.run(
+    store = settings.database_url
+    err.print(f"demo shop: [bold]{address}/demo/[/bold] (its own store: {store})")
+    err.print(
+        f"watch the events arrive: shoptrack events tail --site {site_id} --database-url {store}"
+    )
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -256,3 +302,4 @@ def run_demo(settings: Settings, site_id: str = DEMO_SITE_ID) -> None:
         access_log=False,
         server_header=False,
     )
+    uvicorn.Server(config).run(sockets=[sock])
