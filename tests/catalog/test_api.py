@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from shoptrack.app import create_app
+from shoptrack.cli import app as cli_app
 from shoptrack.config import Settings
 from tests.catalog.feedfiles import product, rss
 from tests.catalog.httpserver import FeedServer, Route
@@ -153,3 +156,27 @@ def test_refusals(client: TestClient, site: tuple[str, str], tmp_path: Path) -> 
     feed = add_feed(client, key, "https://shop.example/feed.xml")
     response = client.get(f"/api/v1/feeds/{feed['id']}/imports", headers=auth(other_key))
     assert response.status_code == 404
+
+
+def test_adding_a_private_feed_warns_at_once(
+    client: TestClient, site: tuple[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    site_id, key = site
+    # This suite allows private hosts (its feed server is on loopback): no warning then.
+    assert add_feed(client, key, "http://127.0.0.1:9/feed.xml")["warnings"] == []
+    strict = settings.model_copy(update={"feed_allow_private_hosts": False})
+    with TestClient(create_app(strict)) as strict_client:
+        warned = add_feed(strict_client, key, "http://127.0.0.1:9/feed.xml")["warnings"]
+    assert len(warned) == 1 and "SHOPTRACK_FEED_ALLOW_PRIVATE_HOSTS=true" in warned[0]
+    env = {
+        "SHOPTRACK_DATABASE_URL": settings.database_url,
+        "SHOPTRACK_KEY_FILE": str(settings.key_file),
+        "SHOPTRACK_FEED_ALLOW_PRIVATE_HOSTS": "false",
+    }
+    result = CliRunner().invoke(
+        cli_app, ["feeds", "add", site_id, "http://localhost:9/f.xml"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning:" in result.stderr and "SHOPTRACK_FEED_ALLOW_PRIVATE_HOSTS=true" in result.stderr
+    )

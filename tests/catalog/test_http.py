@@ -118,5 +118,9 @@ def test_by_default_a_feed_may_not_reach_private_addresses(
         outcome = importer.run(feed)
         assert outcome.status == "failed" and outcome.error is not None
         assert outcome.error["code"] == "private_address"
+        # The message says which setting, with which value, for which process.
+        message = str(outcome.error["message"])
+        assert "SHOPTRACK_FEED_ALLOW_PRIVATE_HOSTS=true" in message
+        assert "shoptrack serve" in message and "shoptrack feeds import" in message
     assert server.requests == []
     assert catalog.keys() == []

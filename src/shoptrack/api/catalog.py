@@ -12,6 +12,7 @@ from starlette.responses import Response
 from shoptrack.api.auth import require_site
 from shoptrack.catalog.feeds import STATUS_RUNNING
 from shoptrack.catalog.service import CatalogService
+from shoptrack.catalog.sources import private_feed_warning
 from shoptrack.collector.routes import json_response
 from shoptrack.errors import NotFound
 
@@ -37,7 +38,9 @@ async def add_feed(request: Request, site_id: SiteId, body: FeedIn) -> Response:
     feed = await run_in_threadpool(
         catalog.feeds.add, site_id, body.url, body.schedule, allow_files=False
     )
-    return json_response(feed.to_json(), 201)
+    allowed = request.app.state.services.settings.feed_allow_private_hosts
+    warning = await run_in_threadpool(private_feed_warning, feed.url, allowed)
+    return json_response({**feed.to_json(), "warnings": [warning] if warning else []}, 201)
 
 
 @router.get("/feeds", summary="The site's feeds with their last import")

@@ -103,6 +103,7 @@ def feeds_add(
 ) -> None:
     """Register a feed (an http(s) URL or a local file) for SITE; prints it as JSON."""
     from shoptrack.catalog.feeds import FeedRepository
+    from shoptrack.catalog.sources import private_feed_warning
     from shoptrack.errors import ShoptrackError
     from shoptrack.services import open_store
 
@@ -118,6 +119,9 @@ def feeds_add(
     finally:
         engine.dispose()
     _echo(feed.to_json())
+    warning = private_feed_warning(feed.url, settings.feed_allow_private_hosts)
+    if warning:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
     err.print(f"import it now with: shoptrack feeds import {site}")
 
 

@@ -139,22 +139,50 @@ def _open_http(
         raise _http_failure(exc, url) from None
 
 
+ALLOW_PRIVATE_HOSTS = (
+    "SHOPTRACK_FEED_ALLOW_PRIVATE_HOSTS=true for the process that imports feeds (shoptrack serve "
+    "or shoptrack worker for scheduled and API imports, the shell for shoptrack feeds import)"
+)
+
+
+def private_address(host: str, port: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The first address of ``host`` that is not public (loopback, private, link-local …)."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return None  # unresolvable: the connection attempt reports it as unreachable
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            return address
+    return None
+
+
 def _refuse_private_address(request: httpx.Request) -> None:
     """Refuse a request whose host resolves to anything but public addresses."""
     host = request.url.host
     port = request.url.port or (443 if request.url.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return  # unresolvable: the connection attempt reports it as unreachable
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise FeedError(
-                FeedErrorCode.PRIVATE_ADDRESS,
-                f"{host} resolves to {address}, a private or local address; feeds must be "
-                "public (setting SHOPTRACK_FEED_ALLOW_PRIVATE_HOSTS allows it)",
-            )
+    address = private_address(host, port)
+    if address is not None:
+        raise FeedError(
+            FeedErrorCode.PRIVATE_ADDRESS,
+            f"{host} resolves to {address}, a private or local address; feeds must be public, "
+            f"or set {ALLOW_PRIVATE_HOSTS}",
+        )
+
+
+def private_feed_warning(url: str, allowed: bool) -> str | None:
+    """What to tell whoever adds ``url`` when its imports will be refused as private."""
+    parsed = httpx.URL(url)
+    if allowed or parsed.scheme not in ("http", "https") or not parsed.host:
+        return None
+    address = private_address(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80))
+    if address is None:
+        return None
+    return (
+        f"{parsed.host} resolves to {address}, a private or local address: its imports will be "
+        f"refused unless you set {ALLOW_PRIVATE_HOSTS}"
+    )
 
 
 def _chunks(response: httpx.Response, url: str) -> Iterator[bytes]:
