@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from shoptrack.cli import app
 from shoptrack.recommend.model import Counters
 from shoptrack.recommend.scheduler import RecommendationScheduler
+from shoptrack.recommend.snapshot_codec import load_as
 from shoptrack.recommend.training import latest_snapshot, update_counters
 from shoptrack.store.tables import rec_counters, rec_snapshots
 from tests.recommend.shop import Shop, item
@@ -62,7 +63,7 @@ def test_new_events_fold_into_counters_and_serving_sees_them(shop: Shop) -> None
     with shop.engine.connect() as conn:
         row = conn.execute(select(rec_counters).where(rec_counters.c.site_id == shop.site_id)).one()
         snapshots = conn.execute(select(func.count()).select_from(rec_snapshots)).scalar_one()
-    counters = Counters.from_bytes(row.data)
+    counters = load_as(row.data, Counters)
     assert counters.views.tolist() == [2, 4] and snapshots == 1 and row.snapshot_id == 1
     assert shop.keys(variant) == ["b", "a"]
     # A full retrain replaces the counters.
@@ -106,11 +107,11 @@ def test_worker_schedule_trains_then_folds(shop: Shop) -> None:
     with shop.engine.connect() as conn:
         assert latest_snapshot(conn, shop.site_id) is not None
         row = conn.execute(select(rec_counters).where(rec_counters.c.site_id == shop.site_id)).one()
-    assert Counters.from_bytes(row.data).views.tolist() == [1, 2]  # folded, not retrained
+    assert load_as(row.data, Counters).views.tolist() == [1, 2]  # folded, not retrained
 
 
-# A snapshot that names a module this installation does not have: what a server met when its
-# package was reinstalled under it (ModuleNotFoundError while unpickling).
+# A (pickled, older-format) snapshot naming a module this installation does not have: what a
+# server met when its package was reinstalled under it.
 UNLOADABLE = b"\x80\x02cshoptrack.recommend.gone\nModel\n)\x81."
 
 
@@ -148,7 +149,7 @@ def test_an_unloadable_snapshot_is_logged_and_the_last_good_model_serves(
         assert shop.keys(variant) == good
     message = caplog.text
     assert f"snapshot {bad} of site {shop.site_id}" in message
-    assert "No module named 'shoptrack.recommend.gone'" in message
+    assert "shoptrack.recommend.gone.Model" in message
 
     # Both kept snapshots unloadable: the model already in memory keeps serving.
     _plant_snapshot(shop, UNLOADABLE)

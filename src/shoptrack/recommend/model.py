@@ -6,69 +6,18 @@ snapshot into memory. Between full retrains the worker folds new events into
 :class:`Counters` (``rec_counters``, one row per site): view, cart and purchase counts and two
 time-decayed activity accumulators, all of which can be updated from new events alone.
 
-The blob is a pickle of arrays and fitted algorithm objects (numpy arrays inside pickle
-protocol 5 are written as raw buffers). It is read back with :func:`safe_loads`, which
-resolves only our own recommendation classes and numpy's array machinery: a blob planted by
-someone with write access to the database cannot name ``os.system`` or any other callable,
-so loading a snapshot can never run code of the attacker's choosing.
+Both are stored by :mod:`.snapshot_codec`: arrays plus a JSON manifest of stable type
+names, so a stored model neither depends on module paths nor runs code when read.
 """
 
 from __future__ import annotations
 
-import io
-import pickle
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from shoptrack.recommend.base import Recommender
 from shoptrack.recommend.data import FloatArray, IntArray, KeyArray
-
-# The only globals a snapshot may name besides our own ``shoptrack.recommend`` classes.
-_ALLOWED_GLOBALS = frozenset(
-    {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"),
-        ("builtins", "set"),
-        ("builtins", "frozenset"),
-        ("builtins", "slice"),
-        ("builtins", "complex"),
-        ("copyreg", "_reconstructor"),
-        ("builtins", "object"),
-    }
-)
-
-
-_SPARSE_CLASSES = frozenset(
-    {"csr_matrix", "csc_matrix", "coo_matrix", "csr_array", "csc_array", "coo_array"}
-)
-
-
-class _SnapshotUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED_GLOBALS or (
-            module.startswith("scipy.sparse.") and name in _SPARSE_CLASSES
-        ):
-            return super().find_class(module, name)
-        if module.startswith("shoptrack.recommend.") and not name.startswith("_"):
-            found = super().find_class(module, name)
-            # Only our own classes: not functions, nor anything a module merely imported.
-            if isinstance(found, type) and found.__module__ == module:
-                return found
-        raise pickle.UnpicklingError(f"a snapshot may not reference {module}.{name}")
-
-
-def safe_loads(data: bytes) -> Any:
-    """Unpickle a snapshot, refusing every global outside the allow-list above."""
-    return _SnapshotUnpickler(io.BytesIO(data)).load()
-
 
 DAY = 86400.0
 SHORT_HALF_LIFE = 1 * DAY  # "trending": activity of the last day or so
@@ -129,16 +78,6 @@ class Counters:
         growth = self.short / np.maximum(self.long * steady, 1e-9)
         return self.short * np.clip(growth - 1.0, 0.0, None)
 
-    def to_bytes(self) -> bytes:
-        return pickle.dumps(self, protocol=5)
-
-    @staticmethod
-    def from_bytes(data: bytes) -> Counters:
-        value = safe_loads(data)
-        if not isinstance(value, Counters):
-            raise TypeError("not a Counters blob")
-        return value
-
 
 @dataclass
 class SiteModel:
@@ -161,16 +100,6 @@ class SiteModel:
 
     def index_of(self) -> dict[str, int]:
         return {str(k): i for i, k in enumerate(self.keys.tolist())}
-
-    def to_bytes(self) -> bytes:
-        return pickle.dumps(self, protocol=5)
-
-    @staticmethod
-    def from_bytes(data: bytes) -> SiteModel:
-        value = safe_loads(data)
-        if not isinstance(value, SiteModel):
-            raise TypeError("not a SiteModel blob")
-        return value
 
 
 def empty_model() -> SiteModel:

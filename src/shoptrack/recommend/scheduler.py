@@ -18,7 +18,12 @@ import time
 from sqlalchemy import Connection, Engine, func, select
 
 from shoptrack.config import Settings
-from shoptrack.recommend.training import TYPES, train_site, update_counters
+from shoptrack.recommend.training import (
+    TYPES,
+    rewrite_pickled_blobs,
+    train_site,
+    update_counters,
+)
 from shoptrack.store.tables import events, rec_snapshots
 
 log = logging.getLogger(__name__)
@@ -36,6 +41,11 @@ class RecommendationScheduler:
         self._thread: threading.Thread | None = None
         # The first pass waits one interval: a process that only lives briefly trains nothing.
         self._last_run = time.monotonic()
+        try:
+            if rewritten := rewrite_pickled_blobs(engine):
+                log.info("rewrote %d stored models from pickles in the current format", rewritten)
+        except Exception as exc:  # serving reads both formats: a failed rewrite is only noted
+            log.error("rewriting pickled models failed: %s: %s", type(exc).__name__, exc)
 
     def handle(self, conn: Connection, after: int, upto: int) -> None:
         e = events.c

@@ -30,7 +30,7 @@ import numpy as np
 import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
-from shoptrack.recommend import registry
+from shoptrack.recommend import registry, snapshot_codec
 from shoptrack.recommend.blocks import SESSION_ALGORITHMS
 from shoptrack.recommend.data import Clicks, ItemIndex, Sessions
 from shoptrack.recommend.model import Counters, SiteModel
@@ -215,7 +215,7 @@ def train_site(engine: Engine, site_id: str, progress: Progress = _quiet) -> Tra
     model = fit_model(arrays, algorithms, progress)
     model.counters.upto_seq = upto
     progress("writing snapshot", 1.0)
-    blob = model.to_bytes()
+    blob = snapshot_codec.dump(model)
     seconds = time.perf_counter() - started
     with engine.begin() as conn:
         s = rec_snapshots.c
@@ -267,7 +267,7 @@ def update_counters(engine: Engine, site_id: str) -> int:
                 snapshot_id=snapshot_id,
                 upto_seq=upto,
                 updated_at=int(time.time() * 1000),
-                data=counters.to_bytes(),
+                data=snapshot_codec.dump(counters),
             )
         )
     return arrays.count
@@ -295,7 +295,8 @@ def latest_snapshot(conn: Connection, site_id: str) -> tuple[int, SiteModel] | N
     ).all()
     for row in rows:
         try:
-            return int(row.snapshot_id), SiteModel.from_bytes(row.data)
+            model: SiteModel = snapshot_codec.load_as(row.data, SiteModel)
+            return int(row.snapshot_id), model
         except Exception as exc:  # whatever a stored blob does wrong, the older one may load
             log.error(
                 "recommendation snapshot %s of site %s cannot be loaded: %s: %s",
@@ -314,9 +315,36 @@ def load_counters(conn: Connection, site_id: str, snapshot_id: int) -> Counters 
     row = conn.execute(select(c.snapshot_id, c.data).where(c.site_id == site_id)).first()
     if row is None or int(row.snapshot_id) != snapshot_id:
         return None
-    return Counters.from_bytes(row.data)
+    counters: Counters = snapshot_codec.load_as(row.data, Counters)
+    return counters
 
 
 def all_sites(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         return [str(s) for s in conn.execute(select(sites.c.site_id)).scalars()]
+
+
+def rewrite_pickled_blobs(engine: Engine) -> int:
+    """Store the snapshots and counters written as pickles by older releases in the current
+    format, once (the worker does it when it starts); rows that no longer load are left for
+    the next training to replace. Returns the number of rows rewritten."""
+    rewritten = 0
+    for table, key in ((rec_snapshots, "snapshot_id"), (rec_counters, "snapshot_id")):
+        pickled = func.substr(table.c.data, 1, 1) == b"\x80"
+        with engine.connect() as conn:
+            rows = conn.execute(select(table.c.site_id, table.c[key]).where(pickled)).all()
+        for site_id, ident in rows:
+            where = (table.c.site_id == site_id, table.c[key] == ident, pickled)
+            with engine.begin() as conn:
+                data = conn.execute(select(table.c.data).where(*where)).scalar()
+                if data is None:
+                    continue  # replaced meanwhile
+                try:
+                    value = snapshot_codec.load(data)
+                except Exception as exc:  # logged; the next training replaces the row
+                    log.error("stored model of %s (%s %s) cannot be read: %s: %s",
+                              site_id, table.name, ident, type(exc).__name__, exc)  # fmt: skip
+                    continue
+                conn.execute(table.update().where(*where).values(data=snapshot_codec.dump(value)))
+                rewritten += 1
+    return rewritten
