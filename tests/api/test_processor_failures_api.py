@@ -37,7 +37,7 @@ class Shop:
         self.site_b, self.key_b = services.site_repo.create("Shop B")
         self.marker = MarkerProcessor()
         self.runner = ProcessorRunner(
-            self.engine, [self.marker], max_attempts=2, retry_backoff_s=0
+            self.engine, [self.marker], gap_wait_s=0, max_attempts=2, retry_backoff_s=0
         )
         self.a_seqs = log_events(self.engine, self.a, event_ids(3, poison_at=0))
         self.a_seqs += log_events(self.engine, self.a, event_ids(2, poison_at=1))

@@ -129,9 +129,7 @@ def log_events(engine: Engine, site_id: str, event_ids: list[str]) -> list[int]:
 
 
 def event_ids(count: int, poison_at: int | None = None) -> list[str]:
-    return [
-        (POISON if i == poison_at else "ok-") + uuid.uuid4().hex[:12] for i in range(count)
-    ]
+    return [(POISON if i == poison_at else "ok-") + uuid.uuid4().hex[:12] for i in range(count)]
 
 
 def seen_seqs(engine: Engine) -> list[int]:

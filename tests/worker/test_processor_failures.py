@@ -31,7 +31,9 @@ def marked(engine: Engine) -> Iterator[Engine]:
 def test_a_bad_event_is_retried_then_skipped_and_nothing_else_waits(marked: Engine) -> None:
     engine = marked
     marker = MarkerProcessor()
-    runner = ProcessorRunner(engine, [marker], batch_size=4, max_attempts=3, retry_backoff_s=0)
+    runner = ProcessorRunner(
+        engine, [marker], gap_wait_s=0, batch_size=4, max_attempts=3, retry_backoff_s=0.3
+    )
     # Site a's bad event shares its batch with site b's events; later batches follow.
     a_ids = event_ids(6, poison_at=1)
     b_ids = event_ids(6)
@@ -56,9 +58,16 @@ def test_a_bad_event_is_retried_then_skipped_and_nothing_else_waits(marked: Engi
     assert failure["first_failed_at"] == failure["last_failed_at"]
 
     runner.run_once()
+    assert failure_rows(engine)[0]["attempts"] == 1  # not due yet: retries wait their turn
+    time.sleep(0.35)
+    runner.run_once()
+    [failure] = failure_rows(engine)
+    assert (failure["status"], failure["attempts"]) == ("retrying", 2)
+    time.sleep(0.65)  # the wait doubles
     runner.run_once()
     [failure] = failure_rows(engine)
     assert (failure["status"], failure["attempts"]) == ("skipped", 3)
+    assert failure["next_attempt_at"] is None
     calls = marker.calls
     runner.run_once()
     assert marker.calls == calls  # skipped: no more automatic attempts
@@ -77,7 +86,7 @@ def test_the_reason_holds_no_sql_parameters_and_logs_name_the_event(
     marked: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     engine = marked
-    runner = ProcessorRunner(engine, [MarkerProcessor(how="sql")], max_attempts=2)
+    runner = ProcessorRunner(engine, [MarkerProcessor(how="sql")], gap_wait_s=0, max_attempts=2)
     seqs = log_events(engine, "site-a", event_ids(3, poison_at=1))
     with caplog.at_level(logging.WARNING, logger="shoptrack.worker"):
         runner.drain()
@@ -97,7 +106,7 @@ def test_the_reason_holds_no_sql_parameters_and_logs_name_the_event(
 def test_a_store_error_backs_off_and_burns_no_attempts(marked: Engine) -> None:
     engine = marked
     processor = UnreachableStoreProcessor()
-    runner = ProcessorRunner(engine, [processor], max_attempts=2, retry_backoff_s=0.5)
+    runner = ProcessorRunner(engine, [processor], gap_wait_s=0, max_attempts=2, retry_backoff_s=0.5)
     seqs = log_events(engine, "site-a", event_ids(3))
     assert runner.run_once() == 0
     assert processor.calls == 1
@@ -111,7 +120,8 @@ def test_a_store_error_backs_off_and_burns_no_attempts(marked: Engine) -> None:
     runner.run_once()
     assert processor.calls == 2
     time.sleep(1.1)
-    assert runner.run_once() == 3
+    assert runner.run_once() > 0
+    assert processor.handled == [(0, seqs[-1])]
     assert failure_rows(engine) == []  # no innocent event was charged an attempt
     with engine.connect() as conn:
         assert cursor_position(conn, "unreachable") == seqs[-1]
@@ -120,7 +130,7 @@ def test_a_store_error_backs_off_and_burns_no_attempts(marked: Engine) -> None:
 def test_replay_runs_skipped_events_again_and_resolves_them(marked: Engine) -> None:
     engine = marked
     marker = MarkerProcessor()
-    runner = ProcessorRunner(engine, [marker], max_attempts=1, retry_backoff_s=0)
+    runner = ProcessorRunner(engine, [marker], gap_wait_s=0, max_attempts=1, retry_backoff_s=0)
     seqs = log_events(engine, "site-a", event_ids(3, poison_at=2))
     other = log_events(engine, "site-b", event_ids(2, poison_at=0))
     runner.drain()
@@ -148,11 +158,11 @@ def test_replay_runs_skipped_events_again_and_resolves_them(marked: Engine) -> N
 def test_a_replay_for_another_process_waits_for_its_worker(marked: Engine) -> None:
     engine = marked
     marker = MarkerProcessor()
-    worker = ProcessorRunner(engine, [marker], max_attempts=1, retry_backoff_s=0)
+    worker = ProcessorRunner(engine, [marker], gap_wait_s=0, max_attempts=1, retry_backoff_s=0)
     seqs = log_events(engine, "site-a", event_ids(2, poison_at=1))
     worker.drain()
     # A runner without the "marker" processor (the API's, the CLI's) queues the replay.
-    elsewhere = ProcessorRunner(engine, [], max_attempts=1, retry_backoff_s=0)
+    elsewhere = ProcessorRunner(engine, [], gap_wait_s=0, max_attempts=1, retry_backoff_s=0)
     [queued] = elsewhere.replay()
     assert (queued.status, queued.attempts) == ("retrying", 1)
     marker.broken = False
