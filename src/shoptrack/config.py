@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     processor_poll_interval_s: float = Field(0.5, gt=0, le=60)
     processor_batch_size: int = Field(500, ge=1, le=100_000)
     processor_gap_wait_s: float = Field(5.0, ge=0, le=3600)
-    # An event a processor fails on is retried this many times in all, then skipped (listed at
+    # An event a processor fails on is tried this many times in all, then skipped (listed at
     # /api/v1/processor-failures until `shoptrack processors replay`); the first retry waits
     # processor_retry_backoff_s, doubling each time (at most 10 minutes). Store errors back the
     # processor off the same way without charging any event an attempt.
