@@ -17,6 +17,7 @@ from shoptrack import __version__
 from shoptrack.api.catalog import router as catalog_router
 from shoptrack.api.contacts import router as contacts_router
 from shoptrack.api.events import router as events_router
+from shoptrack.api.processor_failures import router as processor_failures_router
 from shoptrack.catalog.service import CatalogService
 from shoptrack.collector.routes import IngestionEndpoints, error_response, json_response
 from shoptrack.config import Settings, get_settings
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
     app.include_router(catalog_router)
     install_recommendations(app, settings)  # {recs_path}/… and /api/v1/blocks
     app.include_router(reports_router)
+    app.include_router(processor_failures_router)
 
     @app.exception_handler(ShoptrackError)
     async def _shoptrack_error(_request: Request, exc: ShoptrackError) -> Response:

@@ -13,6 +13,7 @@ from rich.console import Console
 from shoptrack.catalog.cli import feeds_app
 from shoptrack.config import Settings
 from shoptrack.identity.commands import register as register_identity_commands
+from shoptrack.processor_commands import processors_app
 from shoptrack.recommend.cli import evaluate_app
 from shoptrack.recommend.commands import register as register_recommend_commands
 from shoptrack.reports.commands import reports_app
@@ -29,6 +30,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(reports_app, name="reports")
+app.add_typer(processors_app, name="processors")
 
 err = Console(stderr=True)
 

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     processor_poll_interval_s: float = Field(0.5, gt=0, le=60)
     processor_batch_size: int = Field(500, ge=1, le=100_000)
     processor_gap_wait_s: float = Field(5.0, ge=0, le=3600)
+    # An event a processor fails on is tried this many times in all, then skipped (listed at
+    # /api/v1/processor-failures until `shoptrack processors replay`); the first retry waits
+    # processor_retry_backoff_s, doubling each time (at most 10 minutes). Store errors back the
+    # processor off the same way without charging any event an attempt.
+    processor_max_attempts: int = Field(3, ge=1, le=1000)
+    processor_retry_backoff_s: float = Field(5.0, ge=0, le=600)
 
     # --- product catalogue ----------------------------------------------------------------
     feed_batch_size: int = Field(2000, ge=1, le=100_000)

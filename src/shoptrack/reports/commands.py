@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from shoptrack.config import Settings
 from shoptrack.reports.processor import NAME, ReportsProcessor, reset
+from shoptrack.store.failures_repo import forget_failures
 from shoptrack.worker import ProcessorRunner, advance_cursor, claim_cursor
 
 reports_app = typer.Typer(help="Recommendation reports.", no_args_is_help=True)
@@ -25,12 +26,16 @@ def rebuild(engine: Engine, settings: Settings, timeout_s: float = 3600.0) -> No
     with engine.begin() as conn:
         claim_cursor(conn, NAME)
         reset(conn)
+        # Replayed with the rest of the log: a retry on top would count them twice.
+        forget_failures(conn, NAME)
         advance_cursor(conn, NAME, 0)
     runner = ProcessorRunner(
         engine,
         [ReportsProcessor(settings.attribution_window_days)],
         batch_size=max(settings.processor_batch_size, 2000),
         gap_wait_s=settings.processor_gap_wait_s,
+        max_attempts=settings.processor_max_attempts,
+        retry_backoff_s=settings.processor_retry_backoff_s,
     )
     # Holes in seq are waited for as the worker would: a live log may still fill them.
     runner.drain(timeout_s=timeout_s, gap_wait_s=None)

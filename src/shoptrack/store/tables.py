@@ -181,6 +181,29 @@ processor_cursors = Table(
     Column("updated_at", BigInteger, nullable=False, server_default="0"),
 )
 
+# An event a processor could not handle (migration 0010). The cursor moves past it at once; it
+# is retried ("retrying", at ``next_attempt_at``) until ``attempts`` reaches the setting, then
+# "skipped" until a replay succeeds ("resolved"). ``reason`` never holds values from the event.
+processor_failures = Table(
+    "processor_failures",
+    metadata,
+    Column("failure_id", SeqType, primary_key=True, autoincrement=True),
+    Column("site_id", String(64), nullable=False),
+    Column("processor", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("first_failed_at", BigInteger, nullable=False),
+    Column("last_failed_at", BigInteger, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=True),
+    Column("resolved_at", BigInteger, nullable=True),
+    UniqueConstraint("processor", "seq", name="uq_processor_failures_event"),
+    Index("ix_processor_failures_site", "site_id", "failure_id"),
+    Index("ix_processor_failures_due", "processor", "status", "next_attempt_at"),
+)
+
 # --- catalogue (migration 0003): feeds, imports, products by generation, categories, history --
 # An import writes a new generation of a site's products beside the live one and switches
 # ``catalog_state.generation`` in one short transaction, so readers never see a half import.
