@@ -41,8 +41,11 @@ class BlockFields(BaseModel):
     placement_id: int | None = Field(None, ge=0)
 
 
+Status = Literal["preview", "live", "paused"]
+
+
 class BlockIn(BlockFields):
-    status: Literal["preview", "live"] = "preview"
+    status: Status = "preview"
     variants: list[VariantIn] = Field(min_length=1, max_length=8)
 
 
@@ -53,7 +56,10 @@ class VariantPatch(BaseModel):
 
 
 class StatusIn(BaseModel):
-    status: Literal["preview", "live"]
+    status: Status = Field(
+        description="preview: served, rendered only with the preview token; live: rendered "
+        "on its pages; paused: neither rendered nor served (its variants answer 404)"
+    )
 
 
 def _service(request: Request, site_id: str) -> RecommendationService:
@@ -114,7 +120,18 @@ async def update_block(
     return json_response(block.to_json())
 
 
-@router.post("/blocks/{block_id}/status", summary="Preview (token only) or live")
+@router.delete(
+    "/blocks/{block_id}",
+    summary="Delete a block: no longer listed or served; its reports stay, its id is not reused",
+)
+async def delete_block(request: Request, site_id: SiteId, block_id: int) -> Response:
+    service = _service(request, site_id)
+    await run_in_threadpool(lambda: service.blocks.delete(site_id, block_id, actor="api"))
+    await run_in_threadpool(service.refresh_blocks, site_id)
+    return json_response({"deleted": block_id})
+
+
+@router.post("/blocks/{block_id}/status", summary="Preview (token only), live or paused")
 async def set_status(request: Request, site_id: SiteId, block_id: int, body: StatusIn) -> Response:
     service = _service(request, site_id)
     block = await run_in_threadpool(service.blocks.set_status, site_id, block_id, body.status)
