@@ -22,6 +22,7 @@ from shoptrack.catalog.service import CatalogService
 from shoptrack.collector.routes import IngestionEndpoints, error_response, json_response
 from shoptrack.config import Settings, get_settings
 from shoptrack.errors import Reason, ShoptrackError
+from shoptrack.recommend.api import contact_router as contact_recs_router
 from shoptrack.recommend.routes import install as install_recommendations
 from shoptrack.reports.api import router as reports_router
 from shoptrack.services import Services
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
     app.ingestion = IngestionEndpoints(settings.event_path)
     app.router.routes.extend(tracker_routes(settings))
     app.include_router(events_router)
+    # Its /contacts/recommendations must come before the contacts router's /contacts/{id}.
+    app.include_router(contact_recs_router)
     app.include_router(contacts_router)
     app.include_router(catalog_router)
     install_recommendations(app, settings)  # {recs_path}/… and /api/v1/blocks

@@ -24,6 +24,7 @@ class Reason(StrEnum):
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    CONFLICT = "conflict"
     UNAVAILABLE = "unavailable"
 
 
@@ -91,3 +92,12 @@ class MethodNotAllowed(ShoptrackError):
 
     def __init__(self, message: str) -> None:
         super().__init__(Reason.METHOD_NOT_ALLOWED, message, None)
+
+
+class Conflict(ShoptrackError):
+    """The request cannot be done in the resource's present state; it may succeed later."""
+
+    status = 409
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(Reason.CONFLICT, message, field)

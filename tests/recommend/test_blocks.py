@@ -210,7 +210,7 @@ def test_cli_blocks_and_train(shop: Shop) -> None:
     assert isinstance(history, list) and len(history) == 5
     assert {h["actor"] for h in history} == {"cli"}
     assert run("blocks", "list", *base)["block_id"] == created["block_id"]
-    bad = runner.invoke(app, ["blocks", "set-status", *base, bid, "paused"])
+    bad = runner.invoke(app, ["blocks", "set-status", *base, bid, "sleeping"])
     assert bad.exit_code == 1
     shop.views("v1", "p1", "p2")
     trained = run("train", "--site", shop.site_id, "--database-url", url)

@@ -49,6 +49,22 @@ async def list_feeds(request: Request, site_id: SiteId) -> Response:
     return json_response({"feeds": [f.to_json() for f in feeds]})
 
 
+@router.delete(
+    "/feeds/{feed_id}",
+    summary="Delete a feed with its schedule and import reports; its products stay unless purged",
+)
+async def delete_feed(
+    request: Request,
+    site_id: SiteId,
+    feed_id: str,
+    purge: Annotated[
+        bool, Query(description="also remove the products this feed imported from the catalogue")
+    ] = False,
+) -> Response:
+    result = await run_in_threadpool(_catalog(request).feeds.delete, site_id, feed_id, purge=purge)
+    return json_response(result)
+
+
 @router.post("/feeds/{feed_id}/import", summary="Import a feed now")
 async def import_feed(
     request: Request,

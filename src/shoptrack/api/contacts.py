@@ -1,4 +1,4 @@
-"""Contacts: upsert (one or a bulk of up to 3,000), lookup, history, export, erasure.
+"""Contacts: upsert (one or a bulk of up to 3,000), lookup, listing, history, export, erasure.
 
 Also the site's own settings (``default_region`` for phone numbers, ``auto_create_contacts``).
 """
@@ -16,7 +16,7 @@ from shoptrack.api.auth import require_site
 from shoptrack.collector.limits import Limits, check_structure, parse_json, read_body
 from shoptrack.collector.routes import json_response
 from shoptrack.errors import Reason, ShoptrackError
-from shoptrack.identity.contacts import require_rows
+from shoptrack.identity.contacts import one_identifier, require_rows
 from shoptrack.identity.services import IdentityServices
 
 router = APIRouter(prefix="/api/v1", tags=["contacts"])
@@ -70,28 +70,30 @@ async def upsert_contacts(request: Request, site_id: SiteId) -> Response:
     return json_response(answer, 200)
 
 
-@router.get("/contacts", summary="Find a contact by externalCustomerId, email or phone")
+@router.get(
+    "/contacts",
+    summary="List the site's contacts by id, a page at a time, or find one by "
+    "externalCustomerId, email or phone (exact)",
+)
 async def find_contacts(
     request: Request,
     site_id: SiteId,
     externalCustomerId: str | None = None,
     email: str | None = None,
     phone: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="contacts per page")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="the `next` of the previous page")
+    ] = None,
 ) -> Response:
-    given = [
-        (k, v)
-        for k, v in (("externalCustomerId", externalCustomerId), ("email", email), ("phone", phone))
-        if v
-    ]
-    if len(given) != 1:
-        raise ShoptrackError(
-            Reason.MISSING_FIELD,
-            "give exactly one of externalCustomerId, email or phone",
-            "externalCustomerId",
-        )
-    kind, value = given[0]
-    found = await run_in_threadpool(_identity(request).contacts.lookup, site_id, kind, value)
-    return json_response({"contacts": found})
+    contacts = _identity(request).contacts
+    given = {"externalCustomerId": externalCustomerId, "email": email, "phone": phone}
+    identifier = one_identifier(given)
+    if identifier is not None:
+        found = await run_in_threadpool(contacts.lookup, site_id, *identifier)
+        return json_response({"contacts": found, "next": None})
+    page, next_cursor = await run_in_threadpool(contacts.page, site_id, limit, cursor)
+    return json_response({"contacts": page, "next": next_cursor})
 
 
 @router.get("/contacts/{contact_id}", summary="One contact with its visitors (devices)")

@@ -1,4 +1,4 @@
-"""``shoptrack feeds add|import|list|report|worker``: the catalogue from the command line.
+"""``shoptrack feeds add|import|list|report|delete|worker``: the catalogue from the command line.
 
 Registered on the main app by ``shoptrack.cli``. Machine-readable results go to stdout as one
 JSON line each; progress bars, tables and hints go to stderr.
@@ -228,6 +228,32 @@ def feeds_report(
                 _echo(record)
     finally:
         engine.dispose()
+
+
+@feeds_app.command("delete")
+def feeds_delete(
+    site: str,
+    feed_id: str,
+    purge: Annotated[
+        bool, typer.Option(help="also remove the products this feed imported")
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Delete a feed, its schedule and import reports; its products stay unless --purge."""
+    from shoptrack.catalog.feeds import FeedRepository
+    from shoptrack.errors import ShoptrackError
+    from shoptrack.services import open_store
+
+    settings = _settings(database_url)
+    engine, _, _ = open_store(settings)
+    try:
+        result = FeedRepository(engine, settings.feed_timezone).delete(site, feed_id, purge=purge)
+    except ShoptrackError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    _echo(result)
 
 
 @feeds_app.command("worker")

@@ -9,14 +9,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, and_, delete, func, select, update
 
 from shoptrack.catalog.schedule import parse_schedule
 from shoptrack.catalog.sources import is_url, local_path
-from shoptrack.catalog.store_ops import now_ms
-from shoptrack.errors import NotFound, Reason, ShoptrackError
+from shoptrack.catalog.store_ops import lock_site, now_ms, read_state
+from shoptrack.errors import Conflict, NotFound, Reason, ShoptrackError
 from shoptrack.events.model import iso_ms
-from shoptrack.store.tables import catalog_feeds, catalog_imports, sites
+from shoptrack.store.tables import (
+    catalog_feeds,
+    catalog_imports,
+    catalog_product_categories,
+    catalog_products,
+    sites,
+)
 
 STATUS_RUNNING = "running"
 STATUS_OK = "ok"
@@ -132,6 +138,67 @@ class FeedRepository:
             stmt = stmt.where(catalog_feeds.c.site_id == site_id)
         with self.engine.connect() as conn:
             return [_feed(row) for row in conn.execute(stmt)]
+
+    def delete(self, site_id: str, feed_id: str, *, purge: bool = False) -> dict[str, Any]:
+        """Delete a feed with its schedule and import records, in one transaction.
+
+        Its products are the site's catalogue: they stay, owned by no feed (so other feeds'
+        imports carry them over like ``ProductUpdate``-only products), unless ``purge`` takes
+        them out of the live catalogue too. Refused while an import of the site runs: that
+        import's switch would otherwise bring back what was just deleted.
+        """
+        products = catalog_products
+        with self.engine.begin() as conn:
+            lock_site(conn, site_id)
+            feed = conn.execute(
+                select(catalog_feeds.c.feed_id).where(
+                    catalog_feeds.c.site_id == site_id, catalog_feeds.c.feed_id == feed_id
+                )
+            ).first()
+            if feed is None:
+                raise NotFound(f"no feed {feed_id!r} for this site", "feed_id")
+            state = read_state(conn, site_id)
+            if state.lease_owner and (state.lease_until or 0) >= now_ms():
+                raise Conflict(
+                    f"an import of this site is running ({state.lease_owner}); "
+                    "delete the feed when it has finished",
+                    "feed_id",
+                )
+            owned = and_(
+                products.c.site_id == site_id,
+                products.c.generation == state.generation,
+                products.c.feed_id == feed_id,
+            )
+            count = int(
+                conn.execute(select(func.count()).select_from(products).where(owned)).scalar_one()
+            )
+            if purge:
+                links = catalog_product_categories
+                conn.execute(
+                    delete(links).where(
+                        links.c.site_id == site_id,
+                        links.c.generation == state.generation,
+                        links.c.product_key.in_(select(products.c.product_key).where(owned)),
+                    )
+                )
+                conn.execute(delete(products).where(owned))
+            else:
+                conn.execute(update(products).where(owned).values(feed_id=None))
+            conn.execute(
+                delete(catalog_imports).where(
+                    catalog_imports.c.site_id == site_id, catalog_imports.c.feed_id == feed_id
+                )
+            )
+            conn.execute(
+                delete(catalog_feeds).where(
+                    catalog_feeds.c.site_id == site_id, catalog_feeds.c.feed_id == feed_id
+                )
+            )
+        return {
+            "deleted": feed_id,
+            "purged_products": count if purge else 0,
+            "kept_products": 0 if purge else count,
+        }
 
     def due(self, now: int) -> list[Feed]:
         stmt = (

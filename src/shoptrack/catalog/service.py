@@ -40,19 +40,21 @@ class CatalogService:
         )
         self._thread.start()
 
-    def _scheduled(self, feed: Feed) -> Future[ImportOutcome] | None:
-        key = (feed.site_id, feed.feed_id)
+    def _scheduled(self, feeds: list[Feed]) -> Future[list[ImportOutcome]] | None:
+        """One job per site: its due feeds in turn (they would fight over the site's lease)."""
         with self._lock:
-            if key in self._running:
-                return None  # the previous run of this feed is still importing
-            self._running.add(key)
+            # A feed whose previous run is still importing skips this run.
+            fresh = [f for f in feeds if (f.site_id, f.feed_id) not in self._running]
+            self._running.update((f.site_id, f.feed_id) for f in fresh)
+        if not fresh:
+            return None
 
-        def job() -> ImportOutcome:
+        def job() -> list[ImportOutcome]:
             try:
-                return self.importer.run(feed, trigger="schedule", cancel=self.cancel)
+                return self.scheduler.run_in_turn(fresh, cancel=self.cancel)
             finally:
                 with self._lock:
-                    self._running.discard(key)
+                    self._running.difference_update((f.site_id, f.feed_id) for f in fresh)
 
         return self.executor.submit(job)
 

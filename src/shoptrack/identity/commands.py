@@ -1,4 +1,5 @@
-"""CLI commands of the identity work: ``keys rotate|status``, ``worker``, ``sites configure``.
+"""CLI commands of the identity work: ``keys rotate|status``, ``worker``, ``sites configure``,
+``contacts list``.
 
 Registered on the main ``shoptrack`` app by ``shoptrack.cli``; kept here so the CLI module
 stays a table of contents.
@@ -20,6 +21,7 @@ from rich.table import Table
 from shoptrack.config import Settings
 
 keys_app = typer.Typer(help="Encryption keys of personal data.", no_args_is_help=True)
+contacts_app = typer.Typer(help="The sites' contacts.", no_args_is_help=True)
 err = Console(stderr=True)
 
 DatabaseUrl = Annotated[
@@ -199,7 +201,33 @@ def sites_configure(
     typer.echo(orjson.dumps({"site_id": site_id, "settings": values}).decode())
 
 
+@contacts_app.command("list")
+def contacts_list(
+    site_id: str,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="contacts per page")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="the next page's cursor")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """One page of SITE's contacts by id, one JSON line each (personal fields decrypted)."""
+    from shoptrack.identity.contacts import ContactService
+    from shoptrack.identity.crypto import Keyring
+    from shoptrack.services import open_store
+
+    settings = _settings(database_url)
+    ring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
+    engine, _, _ = open_store(settings)
+    try:
+        page, next_cursor = ContactService(engine, ring).page(site_id, limit, cursor)
+    finally:
+        engine.dispose()
+    for contact in page:
+        typer.echo(orjson.dumps(contact).decode())
+    if next_cursor is not None:
+        err.print(f"next page: shoptrack contacts list {site_id} --cursor {next_cursor}")
+
+
 def register(app: typer.Typer, sites_app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
+    app.add_typer(contacts_app, name="contacts")
     app.command("worker")(worker)
     sites_app.command("configure")(sites_configure)

@@ -1,4 +1,4 @@
-"""Contacts as the API sees them: bulk upsert, lookup, visitors, history and export."""
+"""Contacts as the API sees them: bulk upsert, lookup, listing, visitors, history and export."""
 
 from __future__ import annotations
 
@@ -30,14 +30,30 @@ from shoptrack.identity.store import (
     lock_site,
     merged_ids,
     merges_of,
+    record_from_row,
     resolve_contact,
     visitors_of,
 )
 from shoptrack.store.site_settings import read_settings
-from shoptrack.store.tables import audit_log, events, pending_identities
+from shoptrack.store.tables import audit_log, contact_visitors, contacts, events, pending_identities
 
 # The API's field order in answers.
 _PROFILE_FIELDS = ("externalCustomerId", "email", "phone", "firstName", "lastName", "city")
+# The identifiers a contact is looked up by (each has a blind index).
+LOOKUP_KINDS = ("externalCustomerId", "email", "phone")
+
+
+def one_identifier(given: dict[str, str | None]) -> tuple[str, str] | None:
+    """The one identifier of a lookup request (kind, value); None when none is given."""
+    present = [(kind, value) for kind, value in given.items() if value]
+    if len(present) > 1:
+        names = " and ".join(kind for kind, _ in present)
+        raise ShoptrackError(
+            Reason.INVALID_VALUE,
+            f"give one of {', '.join(LOOKUP_KINDS)}, not {names}",
+            present[1][0],
+        )
+    return present[0] if present else None
 
 
 @dataclass(slots=True)
@@ -134,22 +150,61 @@ class ContactService:
             raise NotFound(f"no contact {contact_id[:64]!r}", "id")
         return record
 
+    def _blind_index(self, conn: Connection, site_id: str, kind: str, value: str) -> str:
+        if kind == "email":
+            normalized = normalize_email(value)
+        elif kind == "phone":
+            normalized = normalize_phone(value, site_region(conn, site_id))
+        else:
+            normalized = normalize_external_id(value)
+        return self.keyring.contact_index(site_id, kind, normalized)
+
     def lookup(self, site_id: str, kind: str, value: str) -> list[dict[str, Any]]:
         """Contacts (zero or one) with this identifier, found through its blind index."""
         with self.engine.connect() as conn:
-            if kind == "email":
-                normalized = normalize_email(value)
-            elif kind == "phone":
-                normalized = normalize_phone(value, site_region(conn, site_id))
-            else:
-                normalized = normalize_external_id(value)
-            bidx = self.keyring.contact_index(site_id, kind, normalized)
+            bidx = self._blind_index(conn, site_id, kind, value)
             found = load_by_index(conn, self.keyring, site_id, {kind: {bidx}})
             return [
                 contact_json(r, visitors_of(conn, site_id, r.contact_id))
                 for r in found
                 if r.merged_into is None
             ]
+
+    def find_id(self, site_id: str, kind: str, value: str) -> str:
+        """The id of the live contact with this identifier (nothing decrypted); 404 if none."""
+        with self.engine.connect() as conn:
+            bidx = self._blind_index(conn, site_id, kind, value)
+            column = contacts.c[BIDX_COLUMNS[kind]]
+            found = conn.execute(
+                select(contacts.c.contact_id).where(
+                    contacts.c.site_id == site_id,
+                    column == bidx,
+                    contacts.c.merged_into.is_(None),
+                )
+            ).scalar()
+        if found is None:
+            raise NotFound(f"no contact with this {kind}", kind)
+        return str(found)
+
+    def page(
+        self, site_id: str, limit: int, after: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the site's live contacts by id, and the cursor of the next page.
+
+        Ids never change, so paging by id is stable while contacts are added or merged. Only
+        the page's own rows are read and decrypted.
+        """
+        c = contacts.c
+        stmt = select(contacts).where(c.site_id == site_id, c.merged_into.is_(None))
+        if after:
+            stmt = stmt.where(c.contact_id > after[:64])
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(c.contact_id).limit(limit + 1)).all()
+            more = len(rows) > limit
+            records = [record_from_row(row, self.keyring) for row in rows[:limit]]
+            visitors = _visitors_of_many(conn, site_id, [r.contact_id for r in records])
+        page = [contact_json(r, visitors.get(r.contact_id, [])) for r in records]
+        return page, (records[-1].contact_id if more else None)
 
     def history(
         self, site_id: str, contact_id: str, limit: int = 100, before: int | None = None
@@ -239,6 +294,26 @@ class ContactService:
                 "lookup": [f"HMAC-SHA256 blind index ({c})" for c in BIDX_COLUMNS],
             },
         }
+
+
+def _visitors_of_many(
+    conn: Connection, site_id: str, contact_ids: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """The visitors of several contacts in one query, each list ordered like ``visitors_of``."""
+    v = contact_visitors.c
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not contact_ids:
+        return out
+    stmt = (
+        select(v.contact_id, v.visitor_id, v.linked_at)
+        .where(v.site_id == site_id, v.contact_id.in_(contact_ids))
+        .order_by(v.linked_at, v.visitor_id)
+    )
+    for row in conn.execute(stmt):
+        out.setdefault(row.contact_id, []).append(
+            {"visitor_id": row.visitor_id, "linked_at": row.linked_at}
+        )
+    return out
 
 
 def require_rows(body: Any, max_rows: int) -> tuple[list[Any], bool]:

@@ -13,11 +13,13 @@ from starlette.responses import Response
 from shoptrack.api.auth import require_site
 from shoptrack.collector.routes import json_response
 from shoptrack.errors import Reason, ShoptrackError
+from shoptrack.identity.contacts import one_identifier
 from shoptrack.recommend.blocks import check_filters, parse_variant_id
 from shoptrack.recommend.routes import service_of, split_keys
 from shoptrack.recommend.serving import RecommendationService
 
 router = APIRouter(prefix="/api/v1", tags=["recommendations"])
+contact_router = APIRouter(prefix="/api/v1", tags=["recommendations"])
 SiteId = Annotated[str, Depends(require_site)]
 
 
@@ -41,8 +43,11 @@ class BlockFields(BaseModel):
     placement_id: int | None = Field(None, ge=0)
 
 
+Status = Literal["preview", "live", "paused"]
+
+
 class BlockIn(BlockFields):
-    status: Literal["preview", "live"] = "preview"
+    status: Status = "preview"
     variants: list[VariantIn] = Field(min_length=1, max_length=8)
 
 
@@ -53,7 +58,10 @@ class VariantPatch(BaseModel):
 
 
 class StatusIn(BaseModel):
-    status: Literal["preview", "live"]
+    status: Status = Field(
+        description="preview: served, rendered only with the preview token; live: rendered "
+        "on its pages; paused: neither rendered nor served (its variants answer 404)"
+    )
 
 
 def _service(request: Request, site_id: str) -> RecommendationService:
@@ -114,7 +122,18 @@ async def update_block(
     return json_response(block.to_json())
 
 
-@router.post("/blocks/{block_id}/status", summary="Preview (token only) or live")
+@router.delete(
+    "/blocks/{block_id}",
+    summary="Delete a block: no longer listed or served; its reports stay, its id is not reused",
+)
+async def delete_block(request: Request, site_id: SiteId, block_id: int) -> Response:
+    service = _service(request, site_id)
+    await run_in_threadpool(lambda: service.blocks.delete(site_id, block_id, actor="api"))
+    await run_in_threadpool(service.refresh_blocks, site_id)
+    return json_response({"deleted": block_id})
+
+
+@router.post("/blocks/{block_id}/status", summary="Preview (token only), live or paused")
 async def set_status(request: Request, site_id: SiteId, block_id: int, body: StatusIn) -> Response:
     service = _service(request, site_id)
     block = await run_in_threadpool(service.blocks.set_status, site_id, block_id, body.status)
@@ -151,22 +170,21 @@ async def update_variant(
     return json_response(block.to_json())
 
 
-@router.get(
-    "/contacts/{contact_id}/recommendations",
-    summary="Products for a contact (e-mail, triggers) from all of its visitors' history",
-)
-async def contact_recommendations(
-    request: Request,
-    site_id: SiteId,
-    contact_id: str,
-    block: Annotated[int | None, Query(description="block id; personal when absent")] = None,
-    products: Annotated[str | None, Query(description="product keys, comma-separated")] = None,
-    category: Annotated[str | None, Query(description="a categoryKey")] = None,
-    filters: Annotated[str | None, Query(description="filters as JSON")] = None,
-    limit: Annotated[int | None, Query(ge=1, le=100)] = None,
+class ContactRecsQuery(BaseModel):
+    """What a contact's recommendations may be narrowed by."""
+
+    block: int | None = Field(None, description="block id; personal when absent")
+    products: str | None = Field(None, description="product keys, comma-separated")
+    category: str | None = Field(None, description="a categoryKey")
+    filters: str | None = Field(None, description="filters as JSON")
+    limit: int | None = Field(None, ge=1, le=100)
+
+
+async def _for_contact(
+    request: Request, site_id: str, contact_id: str, query: ContactRecsQuery
 ) -> Response:
     try:
-        parsed = check_filters(orjson.loads(filters)) if filters else None
+        parsed = check_filters(orjson.loads(query.filters)) if query.filters else None
     except orjson.JSONDecodeError:
         raise ShoptrackError(Reason.INVALID_VALUE, "filters must be JSON", "filters") from None
     service = service_of(request)
@@ -174,11 +192,48 @@ async def contact_recommendations(
         lambda: service.for_contact(
             site_id,
             contact_id,
-            block_id=block,
-            products=split_keys(products),
-            category=category,
+            block_id=query.block,
+            products=split_keys(query.products),
+            category=query.category,
             filters=parsed,
-            limit=limit,
+            limit=query.limit,
         )
     )
     return json_response(result)
+
+
+# Before ``/contacts/{contact_id}`` of the contacts router: the app includes this one first.
+@contact_router.get(
+    "/contacts/recommendations",
+    summary="Products for the contact with this e-mail, phone or externalCustomerId, in one call",
+)
+async def recommendations_by_identifier(
+    request: Request,
+    site_id: SiteId,
+    query: Annotated[ContactRecsQuery, Query()],
+    email: str | None = None,
+    phone: str | None = None,
+    externalCustomerId: str | None = None,
+) -> Response:
+    given = {"externalCustomerId": externalCustomerId, "email": email, "phone": phone}
+    identifier = one_identifier(given)
+    if identifier is None:
+        raise ShoptrackError(
+            Reason.MISSING_FIELD, "give one of email, phone or externalCustomerId", "email"
+        )
+    contacts = request.app.state.services.identity.contacts
+    contact_id = await run_in_threadpool(contacts.find_id, site_id, *identifier)
+    return await _for_contact(request, site_id, contact_id, query)
+
+
+@contact_router.get(
+    "/contacts/{contact_id}/recommendations",
+    summary="Products for a contact (e-mail, triggers) from all of its visitors' history",
+)
+async def contact_recommendations(
+    request: Request,
+    site_id: SiteId,
+    contact_id: str,
+    query: Annotated[ContactRecsQuery, Query()],
+) -> Response:
+    return await _for_contact(request, site_id, contact_id, query)

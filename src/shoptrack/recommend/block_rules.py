@@ -10,7 +10,11 @@ import orjson
 from shoptrack.errors import Reason, ShoptrackError
 
 PAGE_TYPES = ("main", "category", "product", "cart", "404", "purchase", "email", "any")
-STATUSES = ("preview", "live")
+# preview: served, rendered only with the block's preview token; live: rendered on its pages;
+# paused: neither rendered nor served. A deleted block keeps its row (and so its numbers, which
+# reports name) with the status DELETED, which no write may set.
+PREVIEW, LIVE, PAUSED, DELETED = "preview", "live", "paused", "deleted"
+STATUSES = (PREVIEW, LIVE, PAUSED)
 POSITIONS = ("beforebegin", "afterbegin", "beforeend", "afterend")
 MAX_VARIANTS = 8
 MAX_COUNT = 100

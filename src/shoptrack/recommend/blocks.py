@@ -12,6 +12,10 @@ A visitor sees one variant of a block: :func:`choose_variant` hashes the visitor
 block id into ``[0, 1)`` and walks the cumulative weights, so the choice is stable for a visitor
 and splits traffic by weight. Every change bumps the block's ``version`` and writes one
 ``rec_block_changes`` row in the same transaction (reports show the history).
+
+Deleting a block marks its row ``deleted`` instead of removing it: block and variant numbers
+are the maxima over every row, so a deleted block's numbers (which its reports and old
+``sc_content`` links name) are never given to a new block. Reads skip deleted rows.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from shoptrack.errors import NotFound
 from shoptrack.recommend.block_rules import (
     ALGORITHMS,
     BLOCK_ALGORITHMS,
+    DELETED,
     FILTER_KEYS,
     MAX_COUNT,
     MAX_VARIANTS,
@@ -212,7 +217,10 @@ class BlockStore:
         return found[0]
 
     def stamp(self, site_id: str) -> tuple[int, int]:
-        """(number of blocks, sum of versions): changes whenever any block changes."""
+        """(number of blocks, sum of versions): changes whenever any block changes.
+
+        Deleted rows count too: a deletion bumps its block's version like any other change.
+        """
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(func.count(), func.coalesce(func.sum(rec_blocks.c.version), 0)).where(
@@ -279,6 +287,17 @@ class BlockStore:
         return self._change(
             site_id, block_id, actor, "status", {"status": status}, {"status": status}
         )
+
+    def delete(self, site_id: str, block_id: int, *, actor: str = "api") -> None:
+        """Take a block out of every list and of serving; its history row says who did it."""
+        with self.engine.begin() as conn:
+            block = self._locked(conn, site_id, block_id)
+            conn.execute(
+                update(rec_blocks)
+                .where(rec_blocks.c.site_id == site_id, rec_blocks.c.block_id == block_id)
+                .values(status=DELETED)
+            )
+            self._bump(conn, block, now_ms(), actor, "delete", {"status": DELETED})
 
     def add_variant(
         self,
@@ -371,7 +390,9 @@ class BlockStore:
 
     def _locked(self, conn: Connection, site_id: str, block_id: int) -> Block:
         stmt = select(rec_blocks.c.version).where(
-            rec_blocks.c.site_id == site_id, rec_blocks.c.block_id == block_id
+            rec_blocks.c.site_id == site_id,
+            rec_blocks.c.block_id == block_id,
+            rec_blocks.c.status != DELETED,
         )
         if conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
@@ -445,7 +466,9 @@ class BlockStore:
     @staticmethod
     def _load(conn: Connection, site_id: str, block_id: int | None = None) -> list[Block]:
         b, v = rec_blocks.c, rec_variants.c
-        blocks_q = select(rec_blocks).where(b.site_id == site_id).order_by(b.block_id)
+        blocks_q = (
+            select(rec_blocks).where(b.site_id == site_id, b.status != DELETED).order_by(b.block_id)
+        )
         variants_q = select(rec_variants).where(v.site_id == site_id).order_by(v.variant_id)
         if block_id is not None:
             blocks_q = blocks_q.where(b.block_id == block_id)

@@ -1,4 +1,4 @@
-"""``shoptrack blocks create|list|show|update|add-variant|set-status`` and ``shoptrack train``."""
+"""``shoptrack blocks create|list|show|update|add-variant|set-status|delete`` and ``train``."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def create(
     template: Annotated[str | None, typer.Option(help="HTML template")] = None,
     title: Annotated[str | None, typer.Option()] = None,
     placement_id: Annotated[int | None, typer.Option(help="first number of container_type")] = None,
-    status: Annotated[str, typer.Option(help="preview|live")] = "preview",
+    status: Annotated[str, typer.Option(help="preview|live|paused")] = "preview",
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a block with one variant; prints the block as JSON."""
@@ -173,8 +173,19 @@ def add_variant(
 
 @blocks_app.command("set-status")
 def set_status(site: Site, block_id: int, status: str, database_url: DatabaseUrl = None) -> None:
-    """preview (shown only with the block's preview token) or live."""
+    """preview (shown only with the block's preview token), live, or paused (not served)."""
     _run(database_url, lambda s: s.set_status(site, block_id, status, actor="cli").to_json())
+
+
+@blocks_app.command("delete")
+def delete(site: Site, block_id: int, database_url: DatabaseUrl = None) -> None:
+    """Delete a block: no longer listed or served (its reports stay); prints {"deleted": id}."""
+
+    def action(store: Any) -> dict[str, int]:
+        store.delete(site, block_id, actor="cli")
+        return {"deleted": block_id}
+
+    _run(database_url, action)
 
 
 def train(

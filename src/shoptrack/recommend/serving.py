@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select, text
 from shoptrack.config import Settings
 from shoptrack.errors import NotFound
 from shoptrack.identity.store import visitors_of
+from shoptrack.recommend.block_rules import LIVE, PAUSED
 from shoptrack.recommend.blocks import Block, BlockStore, Variant, choose_variant, parse_variant_id
 from shoptrack.recommend.catalog_view import catalog_stamp, load_catalog
 from shoptrack.recommend.model import empty_model
@@ -49,6 +50,14 @@ Stamps = tuple[tuple[int, int], int, int, tuple[int, int, int]]
 class VariantNotFound(LookupError):
     def __init__(self, variant: str) -> None:
         super().__init__(f"variantId {variant} was not found in config")
+        self.message = str(self.args[0])
+
+
+class VariantPaused(VariantNotFound):
+    """A paused block's variant: answered like an unknown one (404), saying why."""
+
+    def __init__(self, variant: str, block_id: int) -> None:
+        LookupError.__init__(self, f"variantId {variant} is paused (block {block_id})")
         self.message = str(self.args[0])
 
 
@@ -331,6 +340,8 @@ class RecommendationService:
         if found is None:
             raise VariantNotFound(variant_text)
         block, variant = found
+        if block.status == PAUSED:
+            raise VariantPaused(variant_text, block.block_id)
         ctx = self.context(state, [visitor] if visitor else [], products or [], category)
         rows = self.rows_for(state, block, variant, ctx, filters, limit)
         return self.render(state, block, variant, rows, all_fields)
@@ -346,7 +357,9 @@ class RecommendationService:
                 continue
             if block.page_type == "any" and page_type == "email":
                 continue
-            if block.status != "live" and not (preview and preview == block.preview_token):
+            if block.status == PAUSED:
+                continue  # not even with the preview token: paused means off
+            if block.status != LIVE and not (preview and preview == block.preview_token):
                 continue
             variant = choose_variant(block, visitor)
             out.append(
@@ -392,6 +405,8 @@ class RecommendationService:
             block = state.blocks.get(block_id)
             if block is None or not block.variants:
                 raise NotFound(f"block {block_id} was not found", "block")
+            if block.status == PAUSED:
+                raise NotFound(f"block {block_id} is paused", "block")
         else:
             block = contact_default_block(site_id)
         variant = choose_variant(block, contact_id)
