@@ -40,6 +40,15 @@ class ShoptrackError(Exception):
         self.field = field
         # The bytes of a refused request body, kept with the rejection when there are any.
         self.kept_body: bytes = b""
+        # The collector's step that refused an event or body ("limits", "normalize" …), kept
+        # with the rejection; empty outside ingestion.
+        self.step = ""
+
+    def at_step(self, step: str) -> ShoptrackError:
+        """Name the refusing step, unless a finer one already did."""
+        if not self.step:
+            self.step = step
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": str(self.code), "message": self.message, "field": self.field}

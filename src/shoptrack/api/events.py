@@ -148,6 +148,7 @@ async def list_rejected(
                 "source": row["source"],
                 "endpoint": row["endpoint"],
                 "error": {"code": row["code"], "message": row["message"], "field": row["field"]},
+                "step": row["step"],
                 "body_size": row["body_size"],
                 "body": body,
             }

@@ -1,13 +1,17 @@
-"""The collector's steps for one event: type → identity → normalize → validate → enrich.
+"""The collector's steps for one event, a named list: id → type → identity → normalize →
+validate → enrich (:data:`STEPS`).
 
-Each step either returns what the next needs or raises :class:`EventRejected` with a reason
-and the field at fault; the route turns rejections into rows of the rejected-events store.
+Each step sets on the :class:`Draft` what the next needs, or raises a
+:class:`~shoptrack.errors.ShoptrackError` with a reason and the field at fault;
+:func:`build_event` records which step refused, and :class:`~.service.Collector` turns every
+refusal into a row of the rejected-events store, step included.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +25,10 @@ from shoptrack.collector.enrich import (
     scrub_url,
     trusted_time,
 )
-from shoptrack.errors import EventRejected, Reason, Unauthorized
+from shoptrack.errors import EventRejected, Reason, ShoptrackError, Unauthorized
 from shoptrack.events.identity import extract_identity, identity_from_general
 from shoptrack.events.model import CanonicalEvent, Page
-from shoptrack.events.normalize import normalize_payload
+from shoptrack.events.normalize import NormalizedBody, normalize_payload
 from shoptrack.events.types import SERVER_ONLY_TYPES, EventType, parse_event_type
 from shoptrack.events.values import parse_key
 from shoptrack.identity.crypto import PURPOSE_EVENT_IDENTITY, Keyring
@@ -103,16 +107,30 @@ def _identity_visitor(site_id: str, identity: dict[str, Any], keyring: Keyring) 
     return None
 
 
-def build_event(
-    incoming: IncomingEvent,
-    meta: RequestMeta,
-    config: PipelineConfig,
-    keyring: Keyring,
-    sessionizer: Sessionizer,
-) -> CanonicalEvent:
-    """The canonical event for one incoming event, or EventRejected."""
-    id_field = "id" if incoming.source == "browser" else "GeneralInfo.eventId"
-    event_id = _event_id(incoming.event_id, id_field)
+@dataclass(slots=True)
+class Draft:
+    """One event on its way through the steps: each step reads what earlier ones set."""
+
+    incoming: IncomingEvent
+    meta: RequestMeta
+    config: PipelineConfig
+    keyring: Keyring
+    sessionizer: Sessionizer
+    event_id: str = ""
+    etype: EventType = EventType.PAGE_VIEW
+    identity: dict[str, Any] = field(default_factory=dict)
+    payload: Any = None
+    body: NormalizedBody | None = None
+    event: CanonicalEvent | None = None
+
+
+def _step_id(draft: Draft) -> None:
+    id_field = "id" if draft.incoming.source == "browser" else "GeneralInfo.eventId"
+    draft.event_id = _event_id(draft.incoming.event_id, id_field)
+
+
+def _step_type(draft: Draft) -> None:
+    incoming = draft.incoming
     etype = parse_event_type(incoming.name)
     name_field = "name" if incoming.source == "browser" else "GeneralInfo.eventName"
     if etype is None:
@@ -124,36 +142,59 @@ def build_event(
         )
     if etype in SERVER_ONLY_TYPES and not incoming.authenticated:
         raise Unauthorized(f"{etype.value} changes the catalogue and needs the site's API key")
+    draft.etype = etype
 
-    identity = identity_from_general(incoming.general)
-    payload_identity, payload = extract_identity(incoming.payload)
+
+def _step_identity(draft: Draft) -> None:
+    """Personal fields out of the payload before anything else reads it."""
+    identity = identity_from_general(draft.incoming.general)
+    payload_identity, draft.payload = extract_identity(draft.incoming.payload)
     identity.update(payload_identity)
-    body = normalize_payload(etype, payload)
-    if etype is EventType.CUSTOMER_DATA and not any(identity.get(k) for k in _IDENTITY_IDS):
+    draft.identity = identity
+
+
+def _step_normalize(draft: Draft) -> None:
+    draft.body = normalize_payload(draft.etype, draft.payload)
+
+
+def _step_validate(draft: Draft) -> None:
+    """Rules across fields, once the body is read."""
+    if draft.etype is EventType.CUSTOMER_DATA and not any(
+        draft.identity.get(k) for k in _IDENTITY_IDS
+    ):
         raise EventRejected(
             Reason.MISSING_FIELD,
             "CustomerData needs user_email, user_phone, externalCustomerId or user_es_contact_id",
             "CustomerData.user_email",
         )
 
+
+def _step_enrich(draft: Draft) -> None:
+    """Times, visitor and session, the scrubbed page, attribution, the client: the event."""
+    incoming, meta, config, body = draft.incoming, draft.meta, draft.config, draft.body
+    assert body is not None
     received = meta.received_ms
     max_age = config.max_browser_age_ms if incoming.source == "browser" else None
     occurred = trusted_time(
         incoming.client_time_ms, received, incoming.clock_offset_ms, config.max_future_ms, max_age
     )
-    visitor = incoming.visitor_id or _identity_visitor(incoming.site_id, identity, keyring)
+    visitor = incoming.visitor_id or _identity_visitor(
+        incoming.site_id, draft.identity, draft.keyring
+    )
     if visitor is None:
         visitor = "v-" + secrets.token_hex(12)
-    session = incoming.session_id or sessionizer.session_for(incoming.site_id, visitor, occurred)
+    session = incoming.session_id or draft.sessionizer.session_for(
+        incoming.site_id, visitor, occurred
+    )
     page = Page(
         scrub_url(incoming.page.url),
         scrub_url(incoming.page.referrer),
         scrub_text(incoming.page.title),
     )
-    return CanonicalEvent(
-        id=event_id,
+    draft.event = CanonicalEvent(
+        id=draft.event_id,
         site_id=incoming.site_id,
-        type=etype,
+        type=draft.etype,
         name=str(incoming.name),
         style=incoming.style,
         source=incoming.source,
@@ -174,11 +215,43 @@ def build_event(
         tags=body.tags,
         ip=meta.ip,
         user_agent=meta.agent,
-        payload=payload,
-        identity=identity,
+        payload=draft.payload,
+        identity=draft.identity,
         dropped_before=incoming.dropped_before,
         needs_cart_items=body.items_missing,
     )
+
+
+# The steps every event passes, in order, by name. A step refuses an event by raising a
+# ShoptrackError (its reason and field); the name of the step is recorded with the rejection,
+# so "which check refused it" is answered without reading code.
+STEPS: tuple[tuple[str, Callable[[Draft], None]], ...] = (
+    ("id", _step_id),
+    ("type", _step_type),
+    ("identity", _step_identity),
+    ("normalize", _step_normalize),
+    ("validate", _step_validate),
+    ("enrich", _step_enrich),
+)
+
+
+def build_event(
+    incoming: IncomingEvent,
+    meta: RequestMeta,
+    config: PipelineConfig,
+    keyring: Keyring,
+    sessionizer: Sessionizer,
+) -> CanonicalEvent:
+    """The canonical event for one incoming event; a refusal names its step (``error.step``)."""
+    draft = Draft(incoming, meta, config, keyring, sessionizer)
+    for name, step in STEPS:
+        try:
+            step(draft)
+        except ShoptrackError as error:
+            error.step = name
+            raise
+    assert draft.event is not None
+    return draft.event
 
 
 def to_row(event: CanonicalEvent, keyring: Keyring) -> EventRow:

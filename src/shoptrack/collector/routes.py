@@ -165,13 +165,16 @@ async def webevent(request: Request) -> Reply:
         )
         if isinstance(body, dict) and isinstance(body.get("site_id"), str):
             site_id = body["site_id"]
-        site_id, candidates, _envelope = read_webevent(
-            body, settings.max_events_per_batch, meta.received_ms
-        )
+        try:
+            site_id, candidates, _envelope = read_webevent(
+                body, settings.max_events_per_batch, meta.received_ms
+            )
+        except ShoptrackError as error:
+            raise error.at_step("envelope") from None
         if not await collector.sites.exists(site_id):
             raise ShoptrackError(
                 Reason.UNKNOWN_SITE, f"site {site_id[:64]!r} does not exist", "site_id"
-            )
+            ).at_step("site")
         outcome = await collector.ingest(candidates, meta, source="browser", endpoint="webevent")
     except ShoptrackError as error:
         error.kept_body = error.kept_body or raw
@@ -205,7 +208,7 @@ async def rest_v2(request: Request) -> Reply:
         key = api_key_from_headers(request.headers)
         key_site = await collector.sites.site_for_key(key) if key else None
         if key and key_site is None:
-            raise Unauthorized("the API key is not valid")
+            raise Unauthorized("the API key is not valid").at_step("auth")
         body, raw = await collector.read_json(request, collector.settings.max_body_bytes)
         candidate = read_rest_event(
             body, site_id_from_key=key_site, authenticated=key_site is not None
@@ -217,7 +220,7 @@ async def rest_v2(request: Request) -> Reply:
                     Reason.UNKNOWN_SITE,
                     f"site {site_id[:64]!r} does not exist",
                     "GeneralInfo.siteId",
-                )
+                ).at_step("site")
         outcome = await collector.ingest([candidate], meta, source="rest", endpoint="api/v2")
     except ShoptrackError as error:
         error.kept_body = error.kept_body or raw

@@ -137,13 +137,16 @@ class Collector:
         store it with the reason.
         """
         raw = b""
+        step = "read"
         try:
             raw = await read_body(request.receive, request.headers.get("content-length"), max_bytes)
+            step = "parse"
             data = parse_json(raw)
+            step = "limits"
             check_structure(data, self.limits(max_bytes, max_events), raw)
         except ShoptrackError as error:
             error.kept_body = raw
-            raise
+            raise error.at_step(step) from None
         return data, raw
 
     async def reject_body(
@@ -180,6 +183,7 @@ class Collector:
             source=source,
             endpoint=endpoint,
             code=str(error.code),
+            step=error.step or None,
             message=_storable(error.message, 2000) or "",
             field=_storable(error.field, 256),
             body_size=len(raw),
@@ -247,5 +251,5 @@ class Collector:
                 f"PurchasedItems has no items and no earlier StatusCart has GUID {guid[:64]!r}: "
                 "send the purchased items",
                 "PurchasedItems",
-            )
+            ).at_step("cart")
         event.products = [Product.from_json(p) for p in orjson.loads(stored)["products"]]

@@ -152,7 +152,7 @@ def read_webevent(
                 dropped_before=dropped_count if index == 0 else 0,
             )
         except ShoptrackError as error:
-            candidate.error = error
+            candidate.error = error.at_step("envelope")
             candidate.incoming = None
         candidates.append(candidate)
     return site_id, candidates, envelope
@@ -220,6 +220,6 @@ def read_rest_event(body: Any, *, site_id_from_key: str | None, authenticated: b
             authenticated=authenticated,
         )
     except ShoptrackError as error:
-        candidate.error = error
+        candidate.error = error.at_step("envelope")
         candidate.incoming = None
     return candidate

@@ -33,3 +33,4 @@ class RejectedRow:
     field: str | None
     body_size: int
     body_enc: bytes
+    step: str | None = None  # the collector step that refused it (pipeline.STEPS and others)

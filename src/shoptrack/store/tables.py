@@ -81,6 +81,7 @@ rejected_events = Table(
     Column("source", String(16), nullable=False),
     Column("endpoint", String(64), nullable=False),
     Column("code", String(32), nullable=False),
+    Column("step", String(32), nullable=True),  # migration 0011: the collector step that refused
     Column("message", Text, nullable=False),
     Column("field", String(256), nullable=True),
     Column("body_size", Integer, nullable=False),

@@ -1,0 +1,26 @@
+"""Rejected events name the collector step that refused them.
+
+Revision ID: 0011
+Revises: 0005
+Create Date: 2026-12-04
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("rejected_events") as batch:
+        batch.add_column(sa.Column("step", sa.String(32), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("rejected_events") as batch:
+        batch.drop_column("step")
