@@ -81,7 +81,7 @@ rejected_events = Table(
     Column("source", String(16), nullable=False),
     Column("endpoint", String(64), nullable=False),
     Column("code", String(32), nullable=False),
-    Column("step", String(32), nullable=True),  # migration 0011: the collector step that refused
+    Column("step", String(32), nullable=True),  # migration 0007: the collector step that refused
     Column("message", Text, nullable=False),
     Column("field", String(256), nullable=True),
     Column("body_size", Integer, nullable=False),
@@ -182,7 +182,7 @@ processor_cursors = Table(
     Column("updated_at", BigInteger, nullable=False, server_default="0"),
 )
 
-# An event a processor could not handle (migration 0010). The cursor moves past it at once; it
+# An event a processor could not handle (migration 0006). The cursor moves past it at once; it
 # is retried ("retrying", at ``next_attempt_at``) until ``attempts`` reaches the setting, then
 # "skipped" until a replay succeeds ("resolved"). ``reason`` never holds values from the event.
 processor_failures = Table(
