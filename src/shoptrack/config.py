@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     feed_timezone: str = "UTC"
     feed_allow_private_hosts: bool = False
     feed_schedule_interval_s: float = Field(30.0, gt=0, le=3600)
+    # A browser event changes a known product's price or stock only when this many distinct
+    # non-bot visitors reported the same value within the window (catalog/quorum.py).
+    catalog_browser_quorum: int = Field(3, ge=1, le=10_000)
+    catalog_browser_window_s: int = Field(24 * 3600, ge=60, le=30 * 24 * 3600)
 
     # --- recommendations ------------------------------------------------------------------
     recs_path: str = "/recs"

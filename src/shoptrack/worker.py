@@ -367,13 +367,16 @@ async def run_in_background(runner: ProcessorRunner, stop: asyncio.Event) -> Non
 def build_runner(settings: Settings, engine: Engine, keyring: Keyring) -> ProcessorRunner:
     """Every processor of this version, in the order they run (add new ones here)."""
     from shoptrack.catalog.processor import CatalogEventProcessor
+    from shoptrack.catalog.quorum import QuorumRule
     from shoptrack.identity.processor import IdentityProcessor
     from shoptrack.recommend.scheduler import RecommendationScheduler
     from shoptrack.reports.processor import ReportsProcessor
 
     processors: list[Processor] = [
         IdentityProcessor(keyring, settings.identity_auto_create_contacts),
-        CatalogEventProcessor(),
+        CatalogEventProcessor(
+            QuorumRule(settings.catalog_browser_quorum, settings.catalog_browser_window_s * 1000)
+        ),
         RecommendationScheduler(engine, settings),
         ReportsProcessor(settings.attribution_window_days),
     ]

@@ -18,6 +18,7 @@ from shoptrack.store.migrate import upgrade
 from shoptrack.store.sites_repo import SiteRepository
 from shoptrack.worker import ProcessorRunner
 from tests.catalog.httpserver import FeedServer, feed_server
+from tests.recommend.shop import shop  # noqa: F401  (a real app: test_browser_events.py)
 
 
 @pytest.fixture

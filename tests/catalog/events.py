@@ -20,7 +20,11 @@ def log_event(
     *,
     category_key: str | None = None,
     at: int | None = None,
+    source: str = "rest",
+    visitor: str | None = None,
+    bot: bool = False,
 ) -> str:
+    """One event in the log; ``source="browser"`` for one that came through ``/webevent``."""
     at = at or int(time.time() * 1000)
     event_id = uuid.uuid4().hex
     data = {
@@ -32,6 +36,8 @@ def log_event(
             for p in products or ()
         ],
         "category_key": category_key,
+        "visitor_id": visitor,
+        "user_agent": {"is_bot": bot},
     }
     with engine.begin() as conn:
         conn.execute(
@@ -41,7 +47,8 @@ def log_event(
                 type=type_,
                 occurred_at=at,
                 received_at=at,
-                source="rest",
+                visitor_id=visitor,
+                source=source,
                 data=orjson.dumps(data).decode(),
             )
         )

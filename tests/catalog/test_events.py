@@ -1,19 +1,30 @@
-"""ProductUpdate and ProductPage events in the catalogue, against imports, with history."""
+"""ProductUpdate and ProductPage events in the catalogue, against imports, with history.
+
+The browser's own path (``/webevent``, the quorum) is tested end to end in
+``test_browser_events.py``; here events are written to the log directly.
+"""
 
 from __future__ import annotations
 
 import time
 
+from shoptrack.catalog.processor import CatalogEventProcessor
+from shoptrack.catalog.quorum import QuorumRule
+from shoptrack.worker import ProcessorRunner
 from tests.catalog.conftest import Catalog
 from tests.catalog.events import log_event
 from tests.catalog.feedfiles import product, rss
 
 
-def test_event_values_win_until_an_import_changes_them(catalog: Catalog) -> None:
+def test_update_values_win_until_an_import_changes_them_page_values_do_not(
+    catalog: Catalog,
+) -> None:
     engine, site = catalog.engine, catalog.site_id
     feed = catalog.file_feed(rss(product("A", price="10 USD"), product("B")))
     assert catalog.run(feed).status == "ok"
 
+    # A ProductPage sent with the API key (REST) applies at once; one for a product nobody
+    # knows fills it in.
     log_event(engine, site, "ProductPage", [{"key": "A", "price": 9.0, "in_stock": False}])
     log_event(engine, site, "ProductPage", [{"key": "ghost", "price": 1.0, "in_stock": True}])
     catalog.runner.drain()
@@ -28,13 +39,27 @@ def test_event_values_win_until_an_import_changes_them(catalog: Catalog) -> None
         ("page", 9, False),
         ("feed", 10, True),
     ]
-    assert catalog.keys() == ["A", "B"]  # a page view never creates a product
+    assert catalog.keys() == ["A", "B", "ghost"]
+    ghost = catalog.product("ghost")
+    assert (ghost["price"], ghost["price_source"], ghost["feed_id"]) == (1, "page", None)
 
-    # The feed did not change A: the page's values stay.
-    outcome = catalog.run(feed)
-    assert outcome.status == "ok" and outcome.report["kept_from_events"] == 1
+    # The feed is the truth: the next import replaces what a page view said, even unchanged.
+    outcome = catalog.run(feed, force=True)
+    assert outcome.status == "ok"
+    assert (outcome.report["kept_from_updates"], outcome.report["page_values_replaced"]) == (0, 1)
+    assert outcome.report["kept_other_sources"] == 1  # ghost: no feed knows it
     a = catalog.product("A")
-    assert (a["price"], a["in_stock"]) == (9, False)
+    assert (a["price"], a["price_source"], a["in_stock"], a["stock_source"]) == (
+        10,
+        "feed",
+        True,
+        "feed",
+    )
+    assert [(h["source"], h["price"], h["old_price"], h["in_stock"]) for h in a["history"]] == [
+        ("feed", 10, 9, True),
+        ("page", 9, 10, False),
+        ("feed", 10, None, True),
+    ]
 
     log_event(
         engine,
@@ -75,20 +100,22 @@ def test_event_values_win_until_an_import_changes_them(catalog: Catalog) -> None
     assert (z["title"], z["price"], z["feed_id"]) == ("Only in events", 5, None)
 
     # The feed changes A's price: the feed wins for the price; its stock did not change, so
-    # the event's stock stays; details older than the download go back to the feed's.
+    # the update's stock stays; details older than the download go back to the feed's.
     catalog.rewrite(feed, rss(product("A", price="11 USD"), product("B")))
     outcome = catalog.run(feed)
     assert outcome.status == "ok"
-    assert outcome.report["kept_other_sources"] == 1  # Z
+    assert outcome.report["kept_other_sources"] == 2  # Z and ghost
+    assert (outcome.report["kept_from_updates"], outcome.report["page_values_replaced"]) == (1, 0)
     a = catalog.product("A")
     assert (a["price"], a["price_source"], a["currency"]) == (11, "feed", "USD")
-    assert (a["in_stock"], a["stock_source"]) == (False, "page")
+    assert (a["in_stock"], a["stock_source"]) == (False, "update")
     assert (a["title"], a["categories"]) == ("Product A", ["Shoes > Sneakers"])
     assert catalog.keys(category="77") == []
     assert catalog.product("Z")["price"] == 5
     assert [(h["source"], h["price"]) for h in a["history"]] == [
         ("feed", 11),
         ("update", 8),
+        ("feed", 10),
         ("page", 9),
         ("feed", 10),
     ]
@@ -148,3 +175,32 @@ def test_odd_events_never_block_the_catalogue(catalog: Catalog) -> None:
     assert (ok["price"], ok["currency"], ok["title"], ok["categories"]) == (2, None, None, [])
     assert ok["attributes"] == {"tags_size": ["XL"]}
     assert catalog.keys() == ["ok"]
+
+
+def test_browser_reports_agree_only_within_the_window(catalog: Catalog) -> None:
+    engine, site = catalog.engine, catalog.site_id
+    runner = ProcessorRunner(engine, [CatalogEventProcessor(QuorumRule(2, 3_600_000))])
+    now = int(time.time() * 1000)
+    hour = 3_600_000
+    update = {"key": "W", "price": 10.0, "in_stock": True}
+    log_event(engine, site, "ProductUpdate", [update], at=now - 3 * hour)
+
+    def seen(visitor: str | None, at: int, bot: bool = False) -> None:
+        view = [{"key": "W", "price": 5.0}]
+        log_event(
+            engine, site, "ProductPage", view, source="browser", visitor=visitor, at=at, bot=bot
+        )
+
+    seen("v1", now - 2 * hour)
+    seen("v2", now - 10 * 60_000)  # agrees with v1, but more than an hour later
+    for _ in range(3):
+        seen(None, now - 5 * 60_000)  # no visitor id: counts for nobody
+    seen("crawler", now - 4 * 60_000, bot=True)
+    runner.drain()
+    assert (catalog.product("W")["price"], catalog.product("W")["price_source"]) == (10, "update")
+
+    seen("v3", now)  # v2 and v3 within the hour: the rule's two visitors
+    runner.drain()
+    w = catalog.product("W")
+    assert (w["price"], w["price_source"]) == (5, "browser")
+    assert [(h["source"], h["price"]) for h in w["history"]] == [("browser", 5), ("update", 10)]

@@ -66,7 +66,8 @@ def report_table(record: dict[str, Any]) -> Table:
         ("price = 0 or missing", report.get("price_zero")),
         ("without category", report.get("without_category")),
         ("categories", report.get("categories")),
-        ("kept from events", report.get("kept_from_events")),
+        ("kept from ProductUpdate", report.get("kept_from_updates")),
+        ("page-view values replaced", report.get("page_values_replaced")),
     ]
     for name, value in rows:
         if value is not None:

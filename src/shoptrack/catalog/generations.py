@@ -5,9 +5,11 @@ writes every item into a new generation in short batch transactions (readers nev
 it), then :func:`switch` makes it live in one transaction under the site lock:
 
 1. products the feed does not own (other feeds', ``ProductUpdate``-only ones) are copied over;
-2. values the event processor set are carried over where the new feed did not change the
-   feed's value, or where the event is newer than the feed's download (an event wins until
-   an import changes that value);
+2. ``ProductUpdate`` values are carried over where the new feed did not change the feed's
+   value, or where the update is newer than the feed's download (an update wins until an
+   import changes that value); values from page views (``page``, ``browser``) are not: the
+   feed's value replaces them, with a history row, so a browser value never outlives the
+   next import of its product's feed;
 3. ``catalog_state.generation`` points at the new generation.
 
 The old generation is deleted afterwards. If anything fails before the switch, the staging
@@ -26,7 +28,9 @@ from shoptrack.catalog.errors import FeedError, FeedErrorCode
 from shoptrack.catalog.fields import FeedItem
 from shoptrack.catalog.report import ImportReport
 from shoptrack.catalog.store_ops import (
+    PAGE_VIEW_SOURCES,
     SOURCE_FEED,
+    SOURCE_UPDATE,
     category_rows,
     chunks,
     delete_generation,
@@ -34,6 +38,7 @@ from shoptrack.catalog.store_ops import (
     ensure_state,
     history_row,
     insert_categories,
+    insert_history,
     insert_rows,
     link_rows,
     loads_list,
@@ -271,7 +276,7 @@ def switch(conn: Connection, lease: Lease, staging: Staging, report: ImportRepor
     if state.lease_owner != lease.owner or state.generation != staging.live:
         raise FeedError(FeedErrorCode.BUSY, "the import lost its lease to another import")
     report.kept_other_sources = _copy_forward(conn, staging)
-    report.kept_from_events = _carry_event_values(conn, staging)
+    report.kept_from_updates, report.page_values_replaced = _carry_update_values(conn, staging)
     owned = conn.execute(
         select(func.count())
         .select_from(P)
@@ -337,17 +342,18 @@ def _copy_forward(conn: Connection, staging: Staging) -> int:
         copied += len(fresh)
 
 
-def _carry_event_values(conn: Connection, staging: Staging) -> int:
-    """Keep event-set values the new feed did not change (or that are newer than it)."""
-    carried, last = 0, ""
-    fetched = staging.fetched_at
+def _carry_update_values(conn: Connection, staging: Staging) -> tuple[int, int]:
+    """Keep ``ProductUpdate`` values the new feed did not change (or that are newer than it);
+    replace page-view values with the feed's. (products kept, products replaced)"""
+    carried = replaced = 0
+    last = ""
     overridden = and_(
         P.c.site_id == staging.site_id,
         P.c.generation == staging.live,
         P.c.event_at.is_not(None),
     )
     if not conn.execute(select(func.count()).select_from(P).where(overridden)).scalar_one():
-        return 0  # the common case, answered from the index without a scan
+        return 0, 0  # the common case, answered from the index without a scan
     while True:
         old_rows = (
             conn.execute(
@@ -360,7 +366,7 @@ def _carry_event_values(conn: Connection, staging: Staging) -> int:
             .all()
         )
         if not old_rows:
-            return carried
+            return carried, replaced
         last = old_rows[-1]["product_key"]
         new_rows = {
             r["product_key"]: r
@@ -373,11 +379,17 @@ def _carry_event_values(conn: Connection, staging: Staging) -> int:
                 )
             ).mappings()
         }
+        history: list[dict[str, Any]] = []
         for old in old_rows:
             new = new_rows.get(old["product_key"])
             if new is None:
                 continue
-            values = _carried_values(old, new, fetched)
+            if old["price_source"] in PAGE_VIEW_SOURCES or old["stock_source"] in PAGE_VIEW_SOURCES:
+                replaced += 1
+            values = _carried_values(old, new, staging.fetched_at)
+            final = {**new, **(values or {})}
+            if (final["price"], final["in_stock"]) != (old["price"], old["in_stock"]):
+                history.append(_replacement_history(staging, old, final))
             if values is None:
                 continue
             carried += 1
@@ -399,22 +411,39 @@ def _carry_event_values(conn: Connection, staging: Staging) -> int:
                 )
                 .values(**values)
             )
+        # The live value moved from an event's to the feed's: that change is the import's.
+        insert_history(conn, history, replace_old=True)
+
+
+def _replacement_history(staging: Staging, old: Any, final: dict[str, Any]) -> dict[str, Any]:
+    return history_row(
+        staging.site_id,
+        old["product_key"],
+        staging.fetched_at,
+        SOURCE_FEED,
+        price=final["price"],
+        old_price=old["price"],
+        currency=final["currency"],
+        in_stock=final["in_stock"],
+        old_in_stock=old["in_stock"],
+        ref=staging.import_id,
+    )
 
 
 def _carried_values(old: Any, new: Any, fetched: int) -> dict[str, Any] | None:
     values: dict[str, Any] = {}
     event_times: list[int] = []
-    if old["price_source"] != SOURCE_FEED and (
+    if old["price_source"] == SOURCE_UPDATE and (
         old["feed_price"] == new["feed_price"] or old["price_at"] > fetched
     ):
         values.update({c: old[c] for c in _PRICE_COLUMNS})
         event_times.append(old["price_at"])
-    if old["stock_source"] != SOURCE_FEED and (
+    if old["stock_source"] == SOURCE_UPDATE and (
         old["feed_in_stock"] == new["feed_in_stock"] or old["stock_at"] > fetched
     ):
         values.update({c: old[c] for c in _STOCK_COLUMNS})
         event_times.append(old["stock_at"])
-    if old["details_source"] != SOURCE_FEED and old["details_at"] > fetched:
+    if old["details_source"] == SOURCE_UPDATE and old["details_at"] > fetched:
         values.update({c: old[c] for c in _DETAIL_COLUMNS})
         event_times.append(old["details_at"])
     if not values:

@@ -40,7 +40,8 @@ class ImportReport:
     price_zero: int = 0
     without_category: int = 0
     categories: int = 0
-    kept_from_events: int = 0
+    kept_from_updates: int = 0  # products whose ProductUpdate values outlived this import
+    page_values_replaced: int = 0  # products whose page-view price/stock the feed replaced
     kept_other_sources: int = 0
     bytes: int = 0
     missing: dict[str, int] = field(default_factory=dict)
@@ -91,7 +92,8 @@ class ImportReport:
             "duplicates": self.duplicates.to_dict(),
             "errors": self.errors.to_dict(),
             "missing": dict(sorted(self.missing.items())),
-            "kept_from_events": self.kept_from_events,
+            "kept_from_updates": self.kept_from_updates,
+            "page_values_replaced": self.page_values_replaced,
             "kept_other_sources": self.kept_other_sources,
             "bytes": self.bytes,
         }

@@ -31,7 +31,9 @@ from shoptrack.store.tables import (
 
 SOURCE_FEED = "feed"
 SOURCE_UPDATE = "update"
-SOURCE_PAGE = "page"
+SOURCE_PAGE = "page"  # a ProductPage sent with the API key
+SOURCE_BROWSER = "browser"  # a page view from /webevent: no key, anyone may send it
+PAGE_VIEW_SOURCES = (SOURCE_PAGE, SOURCE_BROWSER)  # what a visitor saw: an import replaces it
 # Keep IN lists well under every driver's parameter limit.
 CHUNK = 500
 DELETE_CHUNK = 20_000
@@ -233,8 +235,14 @@ def replace_links(
         conn.execute(links.insert(), rows)
 
 
-def insert_history(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """History rows; a second change in the same millisecond from the same source wins."""
+def insert_history(
+    conn: Connection, rows: list[dict[str, Any]], *, replace_old: bool = False
+) -> None:
+    """History rows; a second change in the same millisecond from the same source wins.
+
+    ``replace_old``: a row already there for the same millisecond and source takes the new
+    row's old values too (an import's row, once it knows the live value it replaced).
+    """
     if not rows:
         return
     merged: dict[tuple[str, str, int, str], dict[str, Any]] = {}
@@ -245,14 +253,12 @@ def insert_history(conn: Connection, rows: list[dict[str, Any]]) -> None:
             row["old_in_stock"] = merged[pk]["old_in_stock"]
         merged[pk] = row
     stmt = insert_for(conn, catalog_history)
+    changed = ["price", "currency", "in_stock", "ref"]
+    if replace_old:
+        changed += ["old_price", "old_in_stock"]
     stmt = stmt.on_conflict_do_update(
         index_elements=["site_id", "product_key", "at", "source"],
-        set_={
-            "price": stmt.excluded.price,
-            "currency": stmt.excluded.currency,
-            "in_stock": stmt.excluded.in_stock,
-            "ref": stmt.excluded.ref,
-        },
+        set_={name: stmt.excluded[name] for name in changed},
     )
     conn.execute(stmt, list(merged.values()))
 

@@ -345,6 +345,24 @@ catalog_history = Table(
     PrimaryKeyConstraint("site_id", "product_key", "at", "source", name="pk_catalog_history"),
 )
 
+# Each visitor's latest browser report of a product's price or stock (migration 0008): the
+# evidence a browser value needs before it may change a known product (``catalog/quorum.py``).
+catalog_browser_reports = Table(
+    "catalog_browser_reports",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("product_key", String(255), nullable=False),
+    Column("field", String(8), nullable=False),  # "price" or "stock"
+    Column("visitor_id", String(128), nullable=False),
+    Column("value", String(64), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    PrimaryKeyConstraint(
+        "site_id", "product_key", "field", "visitor_id", name="pk_catalog_browser_reports"
+    ),
+    Index("ix_catalog_browser_reports_value", "site_id", "product_key", "field", "value", "at"),
+    Index("ix_catalog_browser_reports_at", "site_id", "at"),
+)
+
 # --- recommendation reports (migration 0005): derived from the event log by the reports
 # processor (``reports/processor.py``); ``shoptrack reports rebuild`` recomputes them. --------
 # One row per site, UTC day, block and variant; CTR, conversion and AOV are computed when read.
