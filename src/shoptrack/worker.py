@@ -201,7 +201,7 @@ def build_runner(settings: Settings, engine: Engine, keyring: Keyring) -> Proces
         IdentityProcessor(keyring, settings.identity_auto_create_contacts),
         CatalogEventProcessor(),
         RecommendationScheduler(engine, settings),
-        ReportsProcessor(settings.attribution_window_days),
+        ReportsProcessor(settings.attribution_window_days, settings.include_bots),
     ]
     return ProcessorRunner(
         engine,

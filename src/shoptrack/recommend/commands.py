@@ -187,6 +187,7 @@ def train(
     from shoptrack.recommend.training import all_sites, train_site
 
     engine = _engine(database_url)
+    include_bots = Settings().include_bots
     try:
         targets = [site] if site else all_sites(engine)
         with Progress(
@@ -200,7 +201,7 @@ def train(
                 ) -> None:
                     progress.update(task, completed=fraction, description=f"{target}: {name}")
 
-                result = train_site(engine, target, step)
+                result = train_site(engine, target, step, include_bots=include_bots)
                 progress.update(task, completed=1.0, description=f"{target}: done")
                 typer.echo(orjson.dumps(result.to_json()).decode())
     finally:

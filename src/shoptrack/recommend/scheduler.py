@@ -31,6 +31,7 @@ class RecommendationScheduler:
         self.engine = engine
         self.train_interval_s = settings.recs_train_interval_s
         self.update_interval_s = settings.recs_update_interval_s
+        self.include_bots = settings.include_bots
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -62,9 +63,9 @@ class RecommendationScheduler:
         for site_id in sites:
             try:
                 if self._needs_full(site_id):
-                    train_site(self.engine, site_id)
+                    train_site(self.engine, site_id, include_bots=self.include_bots)
                 else:
-                    update_counters(self.engine, site_id)
+                    update_counters(self.engine, site_id, include_bots=self.include_bots)
             except Exception as exc:
                 log.error("recommendation training of %s failed (%s)", site_id, type(exc).__name__)
                 with self._lock:
