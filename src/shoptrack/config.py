@@ -88,6 +88,8 @@ class Settings(BaseSettings):
 
     # --- recommendation reports -----------------------------------------------------------
     attribution_window_days: int = Field(7, ge=0, le=365)
+    # Bot traffic (browser events whose agent is flagged ``is_bot``) in reports and training.
+    include_bots: bool = False
 
     @field_validator("feed_timezone")
     @classmethod

@@ -378,7 +378,7 @@ def build_runner(settings: Settings, engine: Engine, keyring: Keyring) -> Proces
             QuorumRule(settings.catalog_browser_quorum, settings.catalog_browser_window_s * 1000)
         ),
         RecommendationScheduler(engine, settings),
-        ReportsProcessor(settings.attribution_window_days),
+        ReportsProcessor(settings.attribution_window_days, settings.include_bots),
     ]
     return ProcessorRunner(
         engine,

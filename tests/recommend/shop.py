@@ -73,21 +73,30 @@ class Shop:
 
     # --- events ----------------------------------------------------------------------------
 
-    def send(self, visitor: str, *events: dict[str, Any], session: str | None = None) -> None:
+    def send(
+        self,
+        visitor: str,
+        *events: dict[str, Any],
+        session: str | None = None,
+        user_agent: str | None = None,
+    ) -> None:
         body = webevent_body(
             self.site_id, *events, visitor_id=visitor, session_id=session or f"s-{visitor}"
         )
-        response = self.client.post(
-            "/webevent", content=orjson.dumps(body), headers={"Content-Type": "text/plain"}
-        )
+        headers = {"Content-Type": "text/plain"}
+        if user_agent is not None:
+            headers["User-Agent"] = user_agent
+        response = self.client.post("/webevent", content=orjson.dumps(body), headers=headers)
         assert response.status_code == 200, response.text
 
-    def views(self, visitor: str, *keys: str, session: str | None = None) -> None:
+    def views(
+        self, visitor: str, *keys: str, session: str | None = None, user_agent: str | None = None
+    ) -> None:
         events = [
             browser_event("ProductPage", {"ProductPage": {"productKey": k, "price": "10"}})
             for k in keys
         ]
-        self.send(visitor, *events, session=session)
+        self.send(visitor, *events, session=session, user_agent=user_agent)
 
     def cart(self, visitor: str, *keys: str, session: str | None = None) -> None:
         products = [{"productKey": k, "price": "10", "quantity": 1} for k in keys]
@@ -99,8 +108,8 @@ class Shop:
         payload = {"PurchasedItems": products, "OrderNumber": uuid.uuid4().hex[:8]}
         self.send(visitor, browser_event("PurchasedItems", payload), session=session)
 
-    def train(self) -> TrainResult:
-        return train_site(self.engine, self.site_id)
+    def train(self, include_bots: bool = False) -> TrainResult:
+        return train_site(self.engine, self.site_id, include_bots=include_bots)
 
     # --- blocks and serving ----------------------------------------------------------------
 

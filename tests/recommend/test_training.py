@@ -73,6 +73,32 @@ def test_new_events_fold_into_counters_and_serving_sees_them(shop: Shop) -> None
     assert left == 0 and shop.keys(variant) == ["b", "a"]
 
 
+def test_bot_views_move_no_counter_and_train_no_model(shop: Shop) -> None:
+    googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    shop.views("v1", "a", "b")
+    shop.views("crawler", "c", "c", "c", "b", user_agent=googlebot)
+    result = shop.train()
+    with shop.engine.connect() as conn:
+        snap = latest_snapshot(conn, shop.site_id)
+    assert snap is not None
+    assert result.events == 2 and result.sessions == 1
+    assert snap[1].keys.tolist() == ["a", "b"] and snap[1].counters.views.tolist() == [1, 1]
+    # Between retrains: a bot's views fold into nothing, a visitor's do.
+    shop.views("crawler", "a", "a", "a", user_agent=googlebot)
+    shop.views("v2", "b")
+    assert update_counters(shop.engine, shop.site_id) == 1
+    with shop.engine.connect() as conn:
+        row = conn.execute(select(rec_counters).where(rec_counters.c.site_id == shop.site_id)).one()
+    assert Counters.from_bytes(row.data).views.tolist() == [1, 2]
+    # SHOPTRACK_INCLUDE_BOTS=true: the crawler's views count as any visitor's.
+    everything = shop.train(include_bots=True)
+    with shop.engine.connect() as conn:
+        snap = latest_snapshot(conn, shop.site_id)
+    assert snap is not None and everything.events == 10
+    assert snap[1].keys.tolist() == ["a", "b", "c"]
+    assert snap[1].counters.views.tolist() == [4, 3, 3]
+
+
 def test_counters_decay_and_trending() -> None:
     counters = Counters.empty(3)
     day = 86400.0

@@ -134,7 +134,9 @@ def test_container_ids() -> None:
         assert parse_container(bad) is None
 
 
-def test_purchase_counts_for_the_block_its_tags_name(shop: Shop) -> None:
+def test_an_order_its_tags_name_is_assisted_not_credited(shop: Shop) -> None:
+    """``Tags.blockId`` is the session's ``sc_content`` (the spec): the block was on the way,
+    but none of the order's products came from it."""
     shop.impression(T0)
     shop.purchase([("a", 153.0, 1), ("b", 20.5, 2)], T0 + DAY, tags={"blockId": ["19787_r119v224"]})
     # The snake_case spelling, in another shop visit by another visitor.
@@ -142,14 +144,47 @@ def test_purchase_counts_for_the_block_its_tags_name(shop: Shop) -> None:
     totals = shop.totals()
     tagged = totals["r119v224"]
     assert tagged["block_id"] == "119" and tagged["variant_id"] == "224"
-    assert tagged["purchases"] == 2
-    assert tagged["items"] == 4
-    assert tagged["revenue"] == pytest.approx(153 + 41 + 5)
-    assert tagged["aov"] == pytest.approx(199 / 2)
+    assert (tagged["purchases"], tagged["items"], tagged["revenue"]) == (0, 0, 0)
+    assert tagged["aov"] is None
+    assert tagged["assisted_purchases"] == 2
+    assert tagged["assisted_revenue"] == pytest.approx(153 + 41 + 5)
     assert tagged["impressions"] == 0 and tagged["conversion"] is None  # no views: no rate
     # The block whose impression was sent has no purchase of its own.
     assert totals["r963v1317"]["purchases"] == 0
+    assert totals["r963v1317"]["assisted_purchases"] == 0
     assert totals["r963v1317"]["impressions"] == 1
+
+
+def test_only_the_products_from_the_block_are_credited_to_it(shop: Shop) -> None:
+    """One order: a product clicked in the block, one added to the cart from it, and one the
+    visitor found by browsing on. The tracker repeats the session's ``sc_content`` on every
+    later page, cart and purchase; only the first two are the block's revenue."""
+    shop.impression(T0)
+    shop.land("p1", T0 + 1000)
+    browsing = {"ProductPage": {"productKey": "x", "price": "100"}}
+    shop.send("ProductPage", browsing, T0 + 2000, url=f"{SHOP}/p/x", location=BLOCK)
+    shop.cart(["p1", "x"], T0 + 3000, location=BLOCK)
+    # "Add to cart" inside the block: the cart line names it.
+    line = {"productKey": "q", "price": 7, "quantity": 1, "container_type": BLOCK}
+    cart = {"GUID": "cart-v1", "Products": [{"productKey": "p1", "price": 30, "quantity": 1}, line]}
+    shop.send("StatusCart", {"StatusCart": cart}, T0 + 4000, location=BLOCK)
+    order = [("p1", 30.0, 2), ("x", 100.0, 1), ("q", 7.0, 3)]
+    shop.purchase(order, T0 + 5000, tags={"blockId": [BLOCK]}, location=BLOCK)
+    totals = shop.totals()["r963v1317"]
+    assert totals["clicks"] == 1
+    assert totals["add_to_carts"] == 2  # p1 and q, not x
+    assert totals["purchases"] == 1
+    assert totals["items"] == 2 + 3
+    assert totals["revenue"] == pytest.approx(60.0 + 21.0)
+    assert totals["aov"] == pytest.approx(81.0)
+    # The whole order, once, as the session-level figure.
+    assert totals["assisted_purchases"] == 1
+    assert totals["assisted_revenue"] == pytest.approx(181.0)
+    # A later order of the same session, of products found by browsing, is only assisted.
+    shop.purchase([("x", 100.0, 1)], T0 + 6000, location=BLOCK)
+    totals = shop.totals()["r963v1317"]
+    assert (totals["purchases"], totals["revenue"]) == (1, pytest.approx(81.0))
+    assert (totals["assisted_purchases"], totals["assisted_revenue"]) == (2, pytest.approx(281))
 
 
 def test_click_then_purchase_within_the_window(shop: Shop) -> None:
@@ -234,8 +269,21 @@ def test_reports_are_rebuilt_by_replaying_the_log(shop: Shop) -> None:
     shop.land("p1", T0 + 1000)
     shop.cart(["p1"], T0 + 2000)
     shop.purchase([("p1", 25.0, 1)], T0 + DAY, tags={"blockId": [BLOCK]})
+    shop.land("p2", T0 + 2 * DAY, session="s2")
+    shop.send(
+        "ProductPage",
+        {"ProductPage": {"productKey": "x"}},
+        T0 + 2 * DAY + 5000,
+        session="s2",
+        url=f"{SHOP}/p/x",
+        location=BLOCK,
+    )
+    shop.purchase([("p2", 10.0, 1), ("x", 5.0, 1)], T0 + 2 * DAY + 9000, session="s2")
     before = shop.report()
-    assert before["totals"][0]["purchases"] == 1  # tagged and clicked: credited once
+    credited = before["totals"][0]
+    assert credited["purchases"] == 2  # tagged and clicked: credited once; p2 of the second
+    assert credited["revenue"] == pytest.approx(35.0)
+    assert (credited["assisted_purchases"], credited["assisted_revenue"]) == (2, 40.0)
     services = shop.client.app.state.services  # type: ignore[attr-defined]
     rebuild(services.engine, services.settings)
     assert shop.report() == before

@@ -199,6 +199,7 @@ def train(
 
     engine = _engine(database_url)
     failed: list[str] = []
+    include_bots = Settings().include_bots
     try:
         targets = [site] if site else all_sites(engine)
         with Progress(
@@ -213,7 +214,7 @@ def train(
                     progress.update(task, completed=fraction, description=f"{target}: {name}")
 
                 try:
-                    result = train_site(engine, target, step)
+                    result = train_site(engine, target, step, include_bots=include_bots)
                 except Exception as exc:  # say which site failed and why; train the others
                     failed.append(target)
                     progress.update(task, description=f"{target}: failed")

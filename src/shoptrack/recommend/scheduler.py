@@ -36,6 +36,7 @@ class RecommendationScheduler:
         self.engine = engine
         self.train_interval_s = settings.recs_train_interval_s
         self.update_interval_s = settings.recs_update_interval_s
+        self.include_bots = settings.include_bots
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -72,9 +73,9 @@ class RecommendationScheduler:
         for site_id in sites:
             try:
                 if self._needs_full(site_id):
-                    train_site(self.engine, site_id)
+                    train_site(self.engine, site_id, include_bots=self.include_bots)
                 else:
-                    update_counters(self.engine, site_id)
+                    update_counters(self.engine, site_id, include_bots=self.include_bots)
             except Exception as exc:  # retried next pass; serving keeps the last good model
                 log.error(
                     "recommendation training of %s failed, retried in %.0f s: %s: %s",

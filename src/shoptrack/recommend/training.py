@@ -2,7 +2,9 @@
 
 Read: ``ProductPage`` views (a click in the visitor's session), ``StatusCart`` (the cart as it
 stands; a session's last one is its basket) and ``PurchasedItems`` (a bought basket). Sessions
-are the collector's ``session_id`` (the visitor id where a REST event had none).
+are the collector's ``session_id`` (the visitor id where a REST event had none). Bot traffic
+(:func:`~shoptrack.events.traffic.is_bot_event`) is left out of both training and the counters'
+fold-in unless ``include_bots`` (``SHOPTRACK_INCLUDE_BOTS``) says otherwise.
 
 Fitted:
 
@@ -30,6 +32,7 @@ import numpy as np
 import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
+from shoptrack.events.traffic import is_bot_event
 from shoptrack.recommend import registry, snapshot_codec
 from shoptrack.recommend.blocks import SESSION_ALGORITHMS
 from shoptrack.recommend.data import Clicks, ItemIndex, Sessions
@@ -62,11 +65,11 @@ class EventArrays:
     purchase_items: list[str]
     purchase_times: list[float]
     purchase_qty: list[float]
-    count: int = 0
+    count: int = 0  # the events used (bots left out are not counted)
     upto_seq: int = 0
 
 
-def _keys(data: dict[str, Any]) -> list[tuple[str, float]]:
+def _keys(data: Any) -> list[tuple[str, float]]:
     out: list[tuple[str, float]] = []
     for product in data.get("products") or ():
         key = product.get("key") if isinstance(product, dict) else None
@@ -77,7 +80,11 @@ def _keys(data: dict[str, Any]) -> list[tuple[str, float]]:
 
 
 def read_events(
-    conn: Connection, site_id: str, after: int = 0, upto: int | None = None
+    conn: Connection,
+    site_id: str,
+    after: int = 0,
+    upto: int | None = None,
+    include_bots: bool = False,
 ) -> EventArrays:
     """The site's training events with ``after < seq <= upto``, in log order."""
     e = events.c
@@ -93,10 +100,13 @@ def read_events(
         stmt.order_by(e.seq)
     )
     for seq, kind, session, visitor, occurred, data in result:
-        out.count += 1
         out.upto_seq = seq
+        event = loads(data)
+        if not include_bots and is_bot_event(event):
+            continue
+        out.count += 1
         when = occurred / 1000.0
-        products = _keys(loads(data))
+        products = _keys(event)
         if not products:
             continue
         owner = session or visitor or f"#{seq}"
@@ -203,14 +213,16 @@ class TrainResult:
         return self.__dict__.copy()
 
 
-def train_site(engine: Engine, site_id: str, progress: Progress = _quiet) -> TrainResult:
+def train_site(
+    engine: Engine, site_id: str, progress: Progress = _quiet, *, include_bots: bool = False
+) -> TrainResult:
     """Fit every model of ``site_id`` on its whole event log and store a new snapshot."""
     started = time.perf_counter()
     progress("reading events", 0.0)
     with engine.connect() as conn:
         upto = int(conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one())
         algorithms = variant_algorithms(conn, site_id)
-        arrays = read_events(conn, site_id, 0, upto)
+        arrays = read_events(conn, site_id, 0, upto, include_bots)
     arrays.upto_seq = upto
     model = fit_model(arrays, algorithms, progress)
     model.counters.upto_seq = upto
@@ -244,7 +256,7 @@ def train_site(engine: Engine, site_id: str, progress: Progress = _quiet) -> Tra
     return TrainResult(site_id, snapshot_id, arrays.count, model.n_items, model.sessions, seconds)
 
 
-def update_counters(engine: Engine, site_id: str) -> int:
+def update_counters(engine: Engine, site_id: str, *, include_bots: bool = False) -> int:
     """Fold events newer than the site's counters into them (no retrain); events folded."""
     with engine.connect() as conn:
         snap = latest_snapshot(conn, site_id)
@@ -253,7 +265,7 @@ def update_counters(engine: Engine, site_id: str) -> int:
         snapshot_id, model = snap
         counters = load_counters(conn, site_id, snapshot_id) or model.counters
         upto = int(conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one())
-        arrays = read_events(conn, site_id, counters.upto_seq, upto)
+        arrays = read_events(conn, site_id, counters.upto_seq, upto, include_bots)
     if arrays.count == 0:
         return 0
     fold_counters(counters, model.index_of(), arrays)

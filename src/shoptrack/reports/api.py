@@ -41,6 +41,12 @@ def parse_day(value: str | None, field: str, default: date) -> date:
     "/reports/blocks",
     summary="Impressions, clicks, CTR, add-to-carts, purchases, conversion, items, revenue "
     "and AOV per recommendation block, variant and UTC day",
+    description="`purchases`, `items` and `revenue` (and the rates from them) are direct: "
+    "the order lines whose products the visitor reached from the block (clicked in it, or "
+    "added to the cart from it) within the attribution window. `assisted_purchases` and "
+    "`assisted_revenue` are session-level: every order the block took part in (a product "
+    "from it, a session that came through it, or `Tags.blockId` naming it), with the whole "
+    "order's value. Bot traffic is left out unless `SHOPTRACK_INCLUDE_BOTS` is set.",
 )
 async def blocks_report(
     request: Request,

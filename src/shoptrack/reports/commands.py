@@ -9,7 +9,8 @@ import typer
 from sqlalchemy import Engine
 
 from shoptrack.config import Settings
-from shoptrack.reports.processor import NAME, ReportsProcessor, reset
+from shoptrack.reports.processor import NAME, ReportsProcessor
+from shoptrack.reports.state import reset
 from shoptrack.store.failures_repo import forget_failures
 from shoptrack.worker import ProcessorRunner, advance_cursor, claim_cursor
 
@@ -31,7 +32,7 @@ def rebuild(engine: Engine, settings: Settings, timeout_s: float = 3600.0) -> No
         advance_cursor(conn, NAME, 0)
     runner = ProcessorRunner(
         engine,
-        [ReportsProcessor(settings.attribution_window_days)],
+        [ReportsProcessor(settings.attribution_window_days, settings.include_bots)],
         batch_size=max(settings.processor_batch_size, 2000),
         gap_wait_s=settings.processor_gap_wait_s,
         max_attempts=settings.processor_max_attempts,

@@ -11,16 +11,26 @@ batch, cursor ``reports`` in ``processor_cursors``) and adds each batch's counts
   a block. The tracker repeats a remembered ``sc_content`` on the session's later events, so
   a click counts once per visitor session and block, and again only when a page whose own URL
   carries the ``sc_content`` (another landing from the block) differs from the last one.
-  A ``ProductPage`` with a location records that the visitor reached that product from the
-  block (``report_clicks``: the last block per visitor and product).
+* **reached from the block** (``report_clicks``: the last block per visitor and product): a
+  ``ProductPage`` whose own URL carries the block's ``sc_content`` (the link's landing), or
+  whose ``s_location`` names a block the session had not come through yet (a "buy" button in
+  the block sends one). A ``ProductPage`` that only repeats the session's remembered
+  ``sc_content`` was reached by browsing on, not from the block. A ``StatusCart`` line that
+  names its block (``products[].block``) was added to the cart from it.
 * **add-to-carts**: a ``StatusCart`` holding a product the same visitor reached from a block
   within the attribution window counts once for that click.
-* **purchases**: a ``PurchasedItems`` event counts for a block when its ``Tags.blockId`` (or
-  ``block_id``) names the block (the whole order), when one of its lines carries the block
-  (``products[].block``), or when a purchased product was reached from the block by the same
-  visitor within ``attribution_window_days`` (those lines; each click converts once). A
-  purchase credits each block once; ``items`` and ``revenue`` are the credited lines' quantity
-  and price × quantity.
+* **purchases, items, revenue** (direct): a ``PurchasedItems`` line counts for a block when
+  it names the block (``products[].block``) or its product was reached from the block by the
+  same visitor within ``attribution_window_days`` (each click converts once). A purchase
+  counts once per block; ``items`` and ``revenue`` are those lines' quantity and
+  price × quantity, never the rest of the order.
+* **assisted_purchases, assisted_revenue** (session level): the order counts, whole, for
+  every block it was credited to above, every block its ``Tags.blockId`` (the session's
+  ``sc_content``, per the spec) or its ``location`` names, and every block the visitor's
+  session came through.
+
+Bot traffic (:func:`~shoptrack.events.traffic.is_bot_event`) is skipped unless
+``include_bots``: a bot's events neither count nor change the attribution state.
 
 Events are read in ``seq`` order and every decision depends only on earlier events, so
 replaying the log from an empty state (``shoptrack reports rebuild``) gives the same numbers.
@@ -29,79 +39,29 @@ replaying the log from an empty state (``shoptrack reports rebuild``) gives the 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, select
 
+from shoptrack.collector.enrich import location_from_url
+from shoptrack.events.traffic import is_bot_event
 from shoptrack.reports.ids import BlockRef, parse_container
-from shoptrack.store.tables import (
-    events,
-    report_block_daily,
-    report_click_sessions,
-    report_clicks,
-)
+from shoptrack.reports.state import Click, Counts, SiteState, load, write
+from shoptrack.store.tables import events
 
 NAME = "reports"
 DAY_MS = 86_400_000
 # A purchase may carry a client time a little before the click's (clock corrections).
 CLOCK_SLACK_MS = 5 * 60 * 1000
 TAG_NAMES = frozenset({"blockid", "block_id"})
-COUNTERS = (
-    "impressions",
-    "product_impressions",
-    "clicks",
-    "add_to_carts",
-    "purchases",
-    "items",
-    "revenue",
-)
-_CHUNK = 400
-T = TypeVar("T")
 
 
 def utc_day(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
-
-
-def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-@dataclass
-class Counts:
-    impressions: int = 0
-    product_impressions: int = 0
-    clicks: int = 0
-    add_to_carts: int = 0
-    purchases: int = 0
-    items: float = 0.0
-    revenue: float = 0.0
-
-
-@dataclass
-class Click:
-    block: BlockRef
-    clicked_at: int
-    session_id: str | None
-    carted: bool = False
-    converted: bool = False
-
-
-@dataclass
-class SiteState:
-    """One site's attribution state for the visitors of a batch, loaded once, written once."""
-
-    clicks: dict[tuple[str, str], Click] = field(default_factory=dict)
-    sessions: dict[tuple[str, str, str], tuple[str | None, int]] = field(default_factory=dict)
-    dirty_clicks: set[tuple[str, str]] = field(default_factory=set)
-    dirty_sessions: set[tuple[str, str, str]] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -114,21 +74,33 @@ class Row:
     data: dict[str, Any]
 
 
+@dataclass(slots=True)
+class Credit:
+    """What one purchase gives one block: direct lines, and whether it assisted."""
+
+    items: float = 0.0
+    revenue: float = 0.0
+    direct: bool = False
+
+
 def _number(value: Any, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return default
     return float(value)
 
 
-def _insert(conn: Connection, table: Table) -> Any:
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+def _line_value(product: dict[str, Any]) -> tuple[float, float]:
+    """(quantity, price × quantity) of an order line."""
+    quantity = _number(product.get("quantity"), 1.0)
+    return quantity, _number(product.get("price"), 0.0) * quantity
 
 
 class ReportsProcessor:
     name = NAME
 
-    def __init__(self, attribution_window_days: int = 7) -> None:
+    def __init__(self, attribution_window_days: int = 7, include_bots: bool = False) -> None:
         self.window_ms = max(0, attribution_window_days) * DAY_MS
+        self.include_bots = include_bots
 
     # -- the runner's entry point ---------------------------------------------------------
     def handle(self, conn: Connection, after: int, upto: int) -> None:
@@ -156,15 +128,24 @@ class ReportsProcessor:
         for site_id in sorted(by_site):
             self._site(conn, site_id, by_site[site_id])
 
-    @staticmethod
-    def _relevant(event_type: str, data: dict[str, Any]) -> bool:
+    def _relevant(self, event_type: str, data: dict[str, Any]) -> bool:
+        if not self.include_bots and is_bot_event(data):
+            return False
         if data.get("location"):
             return True
         return event_type in ("ProductImpression", "StatusCart", "PurchasedItems")
 
     # -- one site's events of the batch ---------------------------------------------------
     def _site(self, conn: Connection, site_id: str, rows: list[Row]) -> None:
-        state = self._load(conn, site_id, rows)
+        visitors = sorted({r.visitor_id for r in rows if r.visitor_id})
+        sessions = sorted(
+            {
+                (r.visitor_id, r.session_id or "")
+                for r in rows
+                if r.visitor_id and (r.data.get("location") or r.type == "PurchasedItems")
+            }
+        )
+        state = load(conn, site_id, visitors, sessions)
         counts: dict[tuple[str, str, str], Counts] = defaultdict(Counts)
 
         def add(day: str, ref: BlockRef) -> Counts:
@@ -182,19 +163,19 @@ class ReportsProcessor:
             if location is not None and row.visitor_id:
                 self._click(state, row, location, products, add(day, location))
             if row.type == "StatusCart" and row.visitor_id:
-                for key in self._keys(products):
-                    click = self._active(state, row, key)
-                    if click is not None and not click.carted:
-                        click.carted = True
-                        state.dirty_clicks.add((row.visitor_id, key))
-                        add(day, click.block).add_to_carts += 1
+                for ref in self._cart(state, row, products):
+                    add(day, ref).add_to_carts += 1
             if row.type == "PurchasedItems":
-                for ref, (items, revenue) in self._purchase(state, row, products).items():
+                order_revenue = sum(_line_value(p)[1] for p in products)
+                for ref, credit in self._purchase(state, row, products).items():
                     bought = add(day, ref)
-                    bought.purchases += 1
-                    bought.items += items
-                    bought.revenue += revenue
-        self._write(conn, site_id, state, counts)
+                    if credit.direct:
+                        bought.purchases += 1
+                        bought.items += credit.items
+                        bought.revenue += credit.revenue
+                    bought.assisted_purchases += 1
+                    bought.assisted_revenue += order_revenue
+        write(conn, site_id, state, counts)
 
     @staticmethod
     def _keys(products: Iterable[dict[str, Any]]) -> list[str]:
@@ -224,21 +205,46 @@ class ReportsProcessor:
         url = url if isinstance(url, str) else None
         key = (row.visitor_id, row.session_id or "", location)
         seen = state.sessions.get(key)
-        landing = url is not None and "sc_content=" in url
-        if seen is None or (landing and url != seen[0]):
+        landed_from = parse_container(location_from_url(url))
+        if seen is None or (landed_from is not None and url != seen[0]):
             counts.clicks += 1
-            state.sessions[key] = (url, row.occurred_at)
-            state.dirty_sessions.add(key)
-        if row.type != "ProductPage":
+            state.enter_session(key, url, row.occurred_at)
+        # The session's remembered sc_content on a page reached by browsing on is no click
+        # on this product; a landing's URL, or an s_location new to the session, is.
+        if row.type != "ProductPage" or (seen is not None and landed_from != ref):
             return
         for product_key in self._keys(products):
-            ckey = (row.visitor_id, product_key)
-            known = state.clicks.get(ckey)
-            if known is not None and known.block == ref and known.session_id == row.session_id:
-                known.clicked_at = max(known.clicked_at, row.occurred_at)  # a re-view
-            else:
-                state.clicks[ckey] = Click(ref, row.occurred_at, row.session_id)
-            state.dirty_clicks.add(ckey)
+            self._reach(state, row, product_key, ref)
+
+    def _reach(self, state: SiteState, row: Row, product_key: str, ref: BlockRef) -> Click:
+        """Record that the visitor reached the product from the block now."""
+        assert row.visitor_id is not None
+        ckey = (row.visitor_id, product_key)
+        known = state.clicks.get(ckey)
+        if known is not None and known.block == ref and known.session_id == row.session_id:
+            known.clicked_at = max(known.clicked_at, row.occurred_at)  # a re-view
+        else:
+            known = state.clicks[ckey] = Click(ref, row.occurred_at, row.session_id)
+        state.dirty_clicks.add(ckey)
+        return known
+
+    def _cart(self, state: SiteState, row: Row, products: list[dict[str, Any]]) -> list[BlockRef]:
+        """The blocks that get an add-to-cart from this cart (each click counts once)."""
+        assert row.visitor_id is not None
+        carted: list[BlockRef] = []
+        for product in products:
+            key = product.get("key")
+            if not isinstance(key, str) or not key:
+                continue
+            ref = parse_container(product.get("block"))
+            click = self._active(state, row, key)
+            if ref is not None and (click is None or click.block != ref):
+                click = self._reach(state, row, key, ref)  # added to the cart in the block
+            if click is not None and not click.carted:
+                click.carted = True
+                state.dirty_clicks.add((row.visitor_id, key))
+                carted.append(click.block)
+        return carted
 
     def _active(self, state: SiteState, row: Row, product_key: str) -> Click | None:
         """The visitor's click on this product, when it is within the attribution window."""
@@ -254,158 +260,42 @@ class ReportsProcessor:
 
     def _purchase(
         self, state: SiteState, row: Row, products: list[dict[str, Any]]
-    ) -> dict[BlockRef, tuple[float, float]]:
-        """The blocks this purchase counts for, with the items and revenue credited to each."""
-        lines: dict[BlockRef, set[int]] = {}
+    ) -> dict[BlockRef, Credit]:
+        """The blocks this purchase counts for: the lines credited to each, and the assists.
+
+        A line goes to the block it names, else to the block its product was reached from;
+        never to two blocks.
+        """
+        credits: dict[BlockRef, Credit] = {}
+        for product in products:
+            ref = parse_container(product.get("block"))
+            key = product.get("key")
+            click = self._active(state, row, key) if isinstance(key, str) and key else None
+            if click is not None and not click.converted and ref in (None, click.block):
+                click.converted = True
+                assert row.visitor_id is not None
+                state.dirty_clicks.add((row.visitor_id, str(key)))
+                ref = click.block
+            if ref is None:
+                continue
+            credit = credits.setdefault(ref, Credit())
+            items, revenue = _line_value(product)
+            credit.direct = True
+            credit.items += items
+            credit.revenue += revenue
+        for ref in self._session_blocks(state, row):
+            credits.setdefault(ref, Credit())  # assisted only: no line of its own
+        return credits
+
+    @staticmethod
+    def _session_blocks(state: SiteState, row: Row) -> set[BlockRef]:
+        """The blocks the order's session came through, or its tags and location name."""
+        refs = set(state.session_blocks.get((row.visitor_id or "", row.session_id or ""), ()))
+        named = [row.data.get("location")]
         tags = row.data.get("tags") or {}
         if isinstance(tags, dict):
             for name, values in tags.items():
-                if str(name).lower() not in TAG_NAMES or not isinstance(values, list):
-                    continue
-                for value in values:
-                    ref = parse_container(value)
-                    if ref is not None:
-                        lines[ref] = set(range(len(products)))  # the whole order
-        for index, product in enumerate(products):
-            ref = parse_container(product.get("block"))
-            if ref is not None:
-                lines.setdefault(ref, set()).add(index)
-            key = product.get("key")
-            if not isinstance(key, str) or not key:
-                continue
-            click = self._active(state, row, key)
-            if click is not None and not click.converted:
-                click.converted = True
-                assert row.visitor_id is not None
-                state.dirty_clicks.add((row.visitor_id, key))
-                lines.setdefault(click.block, set()).add(index)
-        credited: dict[BlockRef, tuple[float, float]] = {}
-        for ref, indexes in lines.items():
-            items = revenue = 0.0
-            for index in indexes:
-                product = products[index]
-                quantity = _number(product.get("quantity"), 1.0)
-                items += quantity
-                revenue += _number(product.get("price"), 0.0) * quantity
-            credited[ref] = (items, revenue)
-        return credited
-
-    # -- state in and out -----------------------------------------------------------------
-    def _load(self, conn: Connection, site_id: str, rows: list[Row]) -> SiteState:
-        state = SiteState()
-        visitors = sorted({r.visitor_id for r in rows if r.visitor_id})
-        if not visitors:
-            return state
-        C = report_clicks
-        for part in chunks(visitors):
-            stmt = select(C).where(C.c.site_id == site_id, C.c.visitor_id.in_(part))
-            for c in conn.execute(stmt):
-                state.clicks[(c.visitor_id, c.product_key)] = Click(
-                    BlockRef(c.block_id, c.variant_id),
-                    int(c.clicked_at),
-                    c.session_id,
-                    bool(c.carted),
-                    bool(c.converted),
-                )
-        S = report_click_sessions
-        pairs = sorted(
-            {
-                (r.visitor_id, r.session_id or "")
-                for r in rows
-                if r.visitor_id and r.data.get("location")
-            }
-        )
-        for pair_part in chunks(pairs):
-            stmt = select(S).where(
-                S.c.site_id == site_id, tuple_(S.c.visitor_id, S.c.session_id).in_(pair_part)
-            )
-            for s in conn.execute(stmt):
-                key = (s.visitor_id, s.session_id, s.container_type)
-                state.sessions[key] = (s.last_url, int(s.at))
-        return state
-
-    def _write(
-        self,
-        conn: Connection,
-        site_id: str,
-        state: SiteState,
-        counts: dict[tuple[str, str, str], Counts],
-    ) -> None:
-        if counts:
-            D = report_block_daily
-            values = [
-                {
-                    "site_id": site_id,
-                    "day": day,
-                    "block_id": block_id,
-                    "variant_id": variant_id,
-                    **{name: getattr(c, name) for name in COUNTERS},
-                }
-                for (day, block_id, variant_id), c in sorted(counts.items())
-            ]
-            stmt = _insert(conn, D)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["site_id", "day", "block_id", "variant_id"],
-                set_={name: D.c[name] + stmt.excluded[name] for name in COUNTERS},
-            )
-            for part in chunks(values):
-                conn.execute(stmt, list(part))
-        if state.dirty_clicks:
-            clicks = [
-                {
-                    "site_id": site_id,
-                    "visitor_id": visitor_id,
-                    "product_key": product_key,
-                    "block_id": c.block.block_id,
-                    "variant_id": c.block.variant_id,
-                    "clicked_at": c.clicked_at,
-                    "session_id": c.session_id,
-                    "carted": c.carted,
-                    "converted": c.converted,
-                }
-                for (visitor_id, product_key) in sorted(state.dirty_clicks)
-                for c in (state.clicks[(visitor_id, product_key)],)
-            ]
-            stmt = _insert(conn, report_clicks)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["site_id", "visitor_id", "product_key"],
-                set_={
-                    name: stmt.excluded[name]
-                    for name in (
-                        "block_id",
-                        "variant_id",
-                        "clicked_at",
-                        "session_id",
-                        "carted",
-                        "converted",
-                    )
-                },
-            )
-            for part in chunks(clicks):
-                conn.execute(stmt, list(part))
-        if state.dirty_sessions:
-            sessions = [
-                {
-                    "site_id": site_id,
-                    "visitor_id": visitor_id,
-                    "session_id": session_id,
-                    "container_type": container_type,
-                    "last_url": state.sessions[key][0],
-                    "at": state.sessions[key][1],
-                }
-                for key in sorted(state.dirty_sessions)
-                for (visitor_id, session_id, container_type) in (key,)
-            ]
-            stmt = _insert(conn, report_click_sessions)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["site_id", "visitor_id", "session_id", "container_type"],
-                set_={"last_url": stmt.excluded.last_url, "at": stmt.excluded.at},
-            )
-            for part in chunks(sessions):
-                conn.execute(stmt, list(part))
-
-
-def reset(conn: Connection) -> None:
-    """Forget every derived row (the caller moves the cursor back to 0 in the same transaction)."""
-    for table in (report_block_daily, report_clicks, report_click_sessions):
-        conn.execute(table.delete())
+                if str(name).lower() in TAG_NAMES and isinstance(values, list):
+                    named.extend(values)
+        refs.update(ref for ref in map(parse_container, named) if ref is not None)
+        return refs

@@ -5,8 +5,11 @@
   clicks;
 * AOV = revenue / purchases.
 
-A rate whose denominator is 0 is ``null``. Revenue adds the prices as the shop sent them
-(one currency per shop is assumed).
+``purchases``, ``items`` and ``revenue`` are direct: the order lines whose products came from
+the block. ``assisted_purchases`` and ``assisted_revenue`` are the orders the block took part
+in (a product from it, or a session that came through it), each with its whole value; so
+``assisted_purchases >= purchases``. A rate whose denominator is 0 is ``null``. Revenue adds
+the prices as the shop sent them (one currency per shop is assumed).
 """
 
 from __future__ import annotations
@@ -20,8 +23,15 @@ from sqlalchemy import Engine, func, select
 from shoptrack.reports.ids import BlockRef, variant_name
 from shoptrack.store.tables import report_block_daily as D
 
-COUNTS = ("impressions", "product_impressions", "clicks", "add_to_carts", "purchases")
-AMOUNTS = ("items", "revenue")
+COUNTS = (
+    "impressions",
+    "product_impressions",
+    "clicks",
+    "add_to_carts",
+    "purchases",
+    "assisted_purchases",
+)
+AMOUNTS = ("items", "revenue", "assisted_revenue")
 
 
 def _ratio(numerator: float, denominator: float, digits: int = 6) -> float | None:
@@ -35,6 +45,7 @@ def with_rates(row: dict[str, Any]) -> dict[str, Any]:
     row["aov"] = _ratio(row["revenue"], row["purchases"], 2)
     row["items"] = round(row["items"], 3)
     row["revenue"] = round(row["revenue"], 2)
+    row["assisted_revenue"] = round(row["assisted_revenue"], 2)
     return row
 
 

@@ -380,6 +380,10 @@ report_block_daily = Table(
     Column("purchases", BigInteger, nullable=False, server_default="0"),
     Column("items", Float, nullable=False, server_default="0"),
     Column("revenue", Float, nullable=False, server_default="0"),
+    # Orders the block took part in (a product from it, or a session that came through it),
+    # each counted once with its whole value (migration 0009).
+    Column("assisted_purchases", BigInteger, nullable=False, server_default="0"),
+    Column("assisted_revenue", Float, nullable=False, server_default="0"),
     PrimaryKeyConstraint("site_id", "day", "block_id", "variant_id", name="pk_report_block_daily"),
 )
 
