@@ -89,7 +89,7 @@ def test_bot_views_move_no_counter_and_train_no_model(shop: Shop) -> None:
     assert update_counters(shop.engine, shop.site_id) == 1
     with shop.engine.connect() as conn:
         row = conn.execute(select(rec_counters).where(rec_counters.c.site_id == shop.site_id)).one()
-    assert Counters.from_bytes(row.data).views.tolist() == [1, 2]
+    assert load_as(row.data, Counters).views.tolist() == [1, 2]
     # SHOPTRACK_INCLUDE_BOTS=true: the crawler's views count as any visitor's.
     everything = shop.train(include_bots=True)
     with shop.engine.connect() as conn:
