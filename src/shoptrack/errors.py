@@ -25,6 +25,7 @@ class Reason(StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
 
 
 class ShoptrackError(Exception):
