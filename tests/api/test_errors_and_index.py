@@ -51,6 +51,8 @@ def test_wrong_methods_answer_405_in_the_error_shape_with_allow(
         assert_error_shape(response, 405)
         assert response.json()["error"]["code"] == "method_not_allowed"
         assert set(response.headers["allow"].split(", ")) >= allowed, path
+    # The docs' static files refuse other methods alike.
+    assert_error_shape(client.post("/docs/assets/swagger-ui.css"), 405)
 
 
 def test_request_validation_answers_400_naming_the_field_never_422(

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 from shoptrack.collector.routes import error_response
 from shoptrack.errors import MethodNotAllowed, NotFound, Reason, ShoptrackError
@@ -61,7 +61,8 @@ def allowed_methods(request: Request) -> list[str]:
     """Every method some route accepts on this path. Starlette's own ``Allow`` names only the
     first route that matched the path, though e.g. GET and POST /api/v1/blocks are two routes;
     each method is tried against the app's routes instead."""
-    routes = request.app.router.routes
+    # A Mount (the docs' static files) matches any method; the app behind it decides.
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
     return [
         method
         for method in _METHODS
@@ -76,12 +77,12 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
         return error_response(NotFound(f"nothing is served at {path}"), headers)
     if exc.status_code == 405:
-        allowed = allowed_methods(request) or headers.get("Allow", "").split(", ")
-        headers["Allow"] = ", ".join(allowed)
-        refusal = MethodNotAllowed(
-            f"{request.method[:16]} is not allowed on {path}; use {headers['Allow']}"
-        )
-        return error_response(refusal, headers)
+        allowed = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
+        message = f"{request.method[:16]} is not allowed on {path}"
+        if allowed:
+            headers["Allow"] = allowed
+            message += f"; use {allowed}"
+        return error_response(MethodNotAllowed(message), headers)
     error = ShoptrackError(
         _REASON_OF_STATUS.get(exc.status_code, Reason.INVALID_VALUE), str(exc.detail)
     )
