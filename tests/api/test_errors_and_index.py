@@ -163,4 +163,6 @@ def test_root_answers_a_small_html_page_to_browsers(client: TestClient) -> None:
     assert "not yet available" in page and 'href="/admin"' not in page
     # An API client that accepts anything gets JSON.
     assert client.get("/", headers={"accept": "*/*"}).json()["name"] == "shoptrack"
+    json_first = {"accept": "application/json, text/html;q=0.5"}
+    assert client.get("/", headers=json_first).json()["name"] == "shoptrack"
     assert client.head("/").status_code == 200

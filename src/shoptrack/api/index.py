@@ -37,8 +37,10 @@ def describe(openapi_path: str) -> dict[str, Any]:
 
 
 def _prefers_html(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept.lower()
+    """A browser's Accept names text/html; a client naming JSON first gets JSON."""
+    accept = request.headers.get("accept", "").lower()
+    html, json = accept.find("text/html"), accept.find("application/json")
+    return html >= 0 and (json < 0 or html < json)
 
 
 def _page(info: dict[str, Any]) -> str:
