@@ -131,6 +131,8 @@ def test_schema_documents_the_real_error_answers(client: TestClient) -> None:
         ("/api/v1/site/settings", "patch"),
     ):
         assert "413" in schema["paths"][path][method]["responses"], path
+    # Storing events may answer 503 (nothing acknowledged, retry).
+    assert "503" in schema["paths"]["/api/v1/events"]["post"]["responses"]
 
 
 def test_the_declared_answers_are_the_real_ones(client: TestClient, site: tuple[str, str]) -> None:

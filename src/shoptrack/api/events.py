@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from shoptrack.api.auth import require_site
-from shoptrack.api.openapi import TOO_LARGE, request_body
+from shoptrack.api.openapi import TOO_LARGE, UNAVAILABLE, request_body
 from shoptrack.collector.routes import batch_response, json_response
 from shoptrack.collector.service import Candidate
 from shoptrack.collector.wire import read_rest_event
@@ -130,7 +130,7 @@ IMPORT_BODY = request_body(
     "/events",
     summary="Import up to 1,000 server-side events at once",
     openapi_extra=IMPORT_BODY,
-    responses=TOO_LARGE,
+    responses={**TOO_LARGE, **UNAVAILABLE},
 )
 async def import_events(request: Request, site_id: SiteId) -> Response:
     services = request.app.state.services

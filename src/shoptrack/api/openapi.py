@@ -7,7 +7,8 @@ generated error responses with the real ones:
 * 400 on every operation that takes parameters or a body (the error names the field);
 * 401 on every operation that needs the API key (its ``security`` says so);
 * 404 on every operation with a path parameter (no such feed, block, contact, product);
-* any status a route declares itself (413 where a body has a size limit) gets the error shape.
+* any status a route declares itself (413 where a body has a size limit, 503 where events are
+  stored) gets the error shape.
 
 Routes that read their JSON body themselves (limit-checked, see collector/limits.py) declare
 the body's schema with :func:`request_body`.
@@ -55,6 +56,7 @@ _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 # Statuses a route may declare with ``responses=`` (FastAPI fills in the rest).
 TOO_LARGE: dict[int | str, dict[str, Any]] = {413: {"description": ERROR_DESCRIPTIONS["413"]}}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: {"description": ERROR_DESCRIPTIONS["503"]}}
 
 
 def request_body(schema: dict[str, Any], example: Any) -> dict[str, Any]:
