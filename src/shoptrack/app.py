@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from sqlalchemy import text
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -16,12 +16,16 @@ from starlette.types import Receive, Scope, Send
 from shoptrack import __version__
 from shoptrack.api.catalog import router as catalog_router
 from shoptrack.api.contacts import router as contacts_router
+from shoptrack.api.docs import docs_routes
 from shoptrack.api.events import router as events_router
+from shoptrack.api.handlers import install_error_handlers
+from shoptrack.api.index import HEALTH_PATH
+from shoptrack.api.index import router as index_router
+from shoptrack.api.openapi import refine
 from shoptrack.api.processor_failures import router as processor_failures_router
 from shoptrack.catalog.service import CatalogService
-from shoptrack.collector.routes import IngestionEndpoints, error_response, json_response
+from shoptrack.collector.routes import IngestionEndpoints, json_response
 from shoptrack.config import Settings, get_settings
-from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.recommend.api import contact_router as contact_recs_router
 from shoptrack.recommend.routes import install as install_recommendations
 from shoptrack.reports.api import router as reports_router
@@ -49,6 +53,12 @@ class ShoptrackApp(FastAPI):
                 await self.ingestion.serve(endpoint, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's generated schema, with the error answers our handlers really give."""
+        if self.openapi_schema is None:
+            self.openapi_schema = refine(super().openapi())
+        return self.openapi_schema
 
 
 def create_app(settings: Settings | None = None) -> ShoptrackApp:
@@ -79,10 +89,13 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
             await services.writer.close()
             services.engine.dispose()
 
+    # /docs is served by docs_routes (assets from an installed package, not a CDN).
     app = ShoptrackApp(
-        title="shoptrack", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
+        title="shoptrack", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.ingestion = IngestionEndpoints(settings.event_path)
+    app.include_router(index_router)
+    app.router.routes.extend(docs_routes(app.openapi_url or "/openapi.json", app.title))
     app.router.routes.extend(tracker_routes(settings))
     app.include_router(events_router)
     # Its /contacts/recommendations must come before the contacts router's /contacts/{id}.
@@ -93,19 +106,9 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
     app.include_router(reports_router)
     app.include_router(processor_failures_router)
 
-    @app.exception_handler(ShoptrackError)
-    async def _shoptrack_error(_request: Request, exc: ShoptrackError) -> Response:
-        return error_response(exc)
+    install_error_handlers(app)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {}
-        location = [str(part) for part in first.get("loc", ()) if part not in ("query", "body")]
-        field = ".".join(location) or None
-        message = f"{field}: {first.get('msg', 'invalid value')}" if field else "invalid request"
-        return error_response(ShoptrackError(Reason.INVALID_VALUE, message, field))
-
-    @app.get("/healthz", tags=["health"], summary="200 when the event store answers")
+    @app.get(HEALTH_PATH, tags=["health"], summary="200 when the event store answers")
     async def healthz(request: Request) -> Response:
         services: Services = request.app.state.services
 

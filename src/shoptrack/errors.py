@@ -26,6 +26,7 @@ class Reason(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
     UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
 
 
 class ShoptrackError(Exception):

@@ -87,8 +87,8 @@ def test_create_identifiers_and_history(shop: Shop) -> None:
     assert (
         [h["version"] for h in history] == [1, 2, 3, 4, 5] == list(range(1, shown["version"] + 1))
     )
-    assert all(h["at"] > 0 for h in history)
-    assert history[0]["at"] <= history[-1]["at"]
+    assert all(h["at"].endswith("Z") for h in history)
+    assert history[0]["at"] <= history[-1]["at"]  # ISO 8601 strings sort as times
     assert history[1]["details"] == {"count": 4}
     listed = shop.client.get("/api/v1/blocks", headers=shop.auth).json()["blocks"]
     assert [b["block_id"] for b in listed] == [bid, other["block_id"]]

@@ -130,6 +130,7 @@ def test_container_ids() -> None:
     assert parse_container("1253_r963v1317") == BlockRef("963", "1317")
     assert parse_container("r24v435") == BlockRef("24", "435")
     assert parse_container(" 19534_r24v435 ") == BlockRef("24", "435")
+    assert parse_container("1_r007v01") == BlockRef("7", "1")
     for bad in (None, 12, "", "1253", "1253_r963", "x_rAvB", "1_r1v2_extra"):
         assert parse_container(bad) is None
 
@@ -143,7 +144,7 @@ def test_an_order_its_tags_name_is_assisted_not_credited(shop: Shop) -> None:
     shop.purchase([("c", 5.0, 1)], T0 + DAY, tags={"block_id": ["1_r119v224"]}, visitor="v2")
     totals = shop.totals()
     tagged = totals["r119v224"]
-    assert tagged["block_id"] == "119" and tagged["variant_id"] == "224"
+    assert tagged["block_id"] == 119 and tagged["variant_id"] == "224"
     assert (tagged["purchases"], tagged["items"], tagged["revenue"]) == (0, 0, 0)
     assert tagged["aov"] is None
     assert tagged["assisted_purchases"] == 2
@@ -243,6 +244,7 @@ def test_variants_of_a_block_are_reported_apart(shop: Shop) -> None:
     assert other["ctr"] == 0.5 and totals["r963v1317"]["ctr"] == 0.0
     assert shop.report(block_id="963")["totals"] == shop.report()["totals"]
     assert shop.report(block_id="964")["totals"] == []
+    assert all(isinstance(day["block_id"], int) for day in shop.report()["days"])
 
 
 def test_the_remembered_sc_content_is_one_click_per_landing(shop: Shop) -> None:

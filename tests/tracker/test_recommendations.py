@@ -361,7 +361,7 @@ def test_click_then_purchase_is_attributed_to_block_and_variant(recs: RecsSite, 
         return row if row and row["purchases"] == 1 else None
 
     row = wait_until(attributed, timeout=15, what="the purchase in the block report")
-    assert row["block_id"] == str(block["block_id"])
+    assert row["block_id"] == block["block_id"]  # a number, as in /api/v1/blocks
     assert row["impressions"] == 1 and row["clicks"] == 1 and row["add_to_carts"] == 1
     assert row["items"] == 2 and row["revenue"] == pytest.approx(2 * (10 + int(bought)))
     assert row["ctr"] == 1.0 and row["conversion"] == 1.0

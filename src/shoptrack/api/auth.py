@@ -2,13 +2,52 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Request, Security
+from fastapi.openapi.models import HTTPBase, HTTPBearer
+from fastapi.openapi.models import SecurityBase as SecuritySchemeModel
+from fastapi.security.base import SecurityBase
 
 from shoptrack.collector.sites import api_key_from_headers
 from shoptrack.errors import Reason, ShoptrackError, Unauthorized
 
 
-async def require_site(request: Request) -> str:
+class DeclaredKeyScheme(SecurityBase):
+    """One way of sending the API key, declared as an OpenAPI security scheme.
+
+    FastAPI lists the schemes of a route's security dependencies in the schema (Swagger UI's
+    Authorize button). Reading the key is :func:`require_site`'s, for both schemes at once, so
+    this dependency only declares and checks nothing.
+    """
+
+    def __init__(self, scheme_name: str, model: SecuritySchemeModel) -> None:
+        self.scheme_name = scheme_name
+        self.model = model
+
+    async def __call__(self) -> None:
+        return None
+
+
+BEARER_KEY = DeclaredKeyScheme(
+    "apiKey",
+    HTTPBearer(description="The site's API key: `Authorization: Bearer <api_key>`"),
+)
+BASIC_KEY = DeclaredKeyScheme(
+    "apiKeyBasic",
+    HTTPBase(
+        scheme="basic",
+        description="The API key as the password of HTTP Basic with an empty user name "
+        "(`Basic base64(':' + api_key)`), as the hosted platform's plugins send it",
+    ),
+)
+
+
+async def require_site(
+    request: Request,
+    _bearer: Annotated[None, Security(BEARER_KEY)],
+    _basic: Annotated[None, Security(BASIC_KEY)],
+) -> str:
     """The site id of the request's API key (``Authorization: Bearer KEY``), or 401.
 
     Every /api/v1 route depends on this, so it is also where path and query values with NUL

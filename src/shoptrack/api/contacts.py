@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from shoptrack.api.auth import require_site
+from shoptrack.api.openapi import TOO_LARGE, request_body
 from shoptrack.collector.limits import Limits, check_structure, parse_json, read_body
 from shoptrack.collector.routes import json_response
 from shoptrack.errors import Reason, ShoptrackError
@@ -36,7 +37,66 @@ def _actor(request: Request) -> str:
     return f"api:{token[:10]}" if token else "api"
 
 
-@router.post("/contacts", summary="Create or update one contact, or up to 3,000 at once")
+_TEXT = {"type": "string"}
+CONTACT_SCHEMA = {
+    "type": "object",
+    "description": "at least one of externalCustomerId, email, phone; snake_case names "
+    "(external_customer_id, first_name, …) are accepted too",
+    "properties": {
+        "externalCustomerId": _TEXT,
+        "email": _TEXT,
+        "phone": {"type": "string", "description": "E.164, or national with default_region"},
+        "firstName": _TEXT,
+        "lastName": _TEXT,
+        "city": _TEXT,
+        "fields": {
+            "type": "object",
+            "description": "your own fields",
+            "additionalProperties": True,
+        },
+    },
+}
+CONTACTS_BODY = request_body(
+    {
+        "oneOf": [
+            CONTACT_SCHEMA,
+            {
+                "type": "object",
+                "required": ["contacts"],
+                "properties": {
+                    "contacts": {"type": "array", "maxItems": 3000, "items": CONTACT_SCHEMA}
+                },
+            },
+        ]
+    },
+    {"externalCustomerId": "C-1", "email": "anna@example.com", "firstName": "Anna"},
+)
+SETTINGS_BODY = request_body(
+    {
+        "type": "object",
+        "description": "the settings to change; null removes a setting",
+        "properties": {
+            "default_region": {
+                "type": ["string", "null"],
+                "description": "ISO 3166 region for phone numbers without a country code",
+            },
+            "auto_create_contacts": {
+                "type": ["boolean", "null"],
+                "description": "create a contact for a browser identity nobody imported",
+            },
+        },
+        "additionalProperties": False,
+    },
+    {"default_region": "UA"},
+)
+
+
+@router.post(
+    "/contacts",
+    summary="Create or update one contact, or up to 3,000 at once",
+    openapi_extra=CONTACTS_BODY,
+    responses=TOO_LARGE,
+)
 async def upsert_contacts(request: Request, site_id: SiteId) -> Response:
     """One contact object, or ``{"contacts": [...]}``. Matching: ``externalCustomerId``, then
     the normalized e-mail, then the normalized phone. A bulk answer lists the failed rows with
@@ -154,6 +214,8 @@ async def get_site_settings(request: Request, site_id: SiteId) -> Response:
 @router.patch(
     "/site/settings",
     summary="Change site settings: default_region (phones), auto_create_contacts; null unsets",
+    openapi_extra=SETTINGS_BODY,
+    responses=TOO_LARGE,
 )
 async def patch_site_settings(request: Request, site_id: SiteId) -> Response:
     body = parse_json(

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from shoptrack.api.auth import require_site
+from shoptrack.api.openapi import TOO_LARGE, UNAVAILABLE, request_body
 from shoptrack.collector.routes import batch_response, json_response
 from shoptrack.collector.service import Candidate
 from shoptrack.collector.wire import read_rest_event
@@ -92,7 +93,45 @@ async def list_events(
     return Response(body, media_type="application/json")
 
 
-@router.post("/events", summary="Import up to 1,000 server-side events at once")
+IMPORT_BODY = request_body(
+    {
+        "type": "object",
+        "required": ["events"],
+        "properties": {
+            "events": {
+                "type": "array",
+                "description": "events in the REST format of POST /api/v2, up to 1,000 "
+                "(SHOPTRACK_MAX_IMPORT_EVENTS)",
+                "items": {
+                    "type": "object",
+                    "description": "one REST event: GeneralInfo (eventName, datetime, "
+                    "cookies.sc, eventId…) and the event's section, e.g. ProductPage",
+                    "additionalProperties": True,
+                },
+            }
+        },
+    },
+    {
+        "events": [
+            {
+                "GeneralInfo": {
+                    "eventName": "ProductPage",
+                    "datetime": 1795082400000,
+                    "cookies": {"sc": "visitor-42"},
+                },
+                "ProductPage": {"productKey": "24-MB02", "price": "153", "isInStock": 1},
+            }
+        ]
+    },
+)
+
+
+@router.post(
+    "/events",
+    summary="Import up to 1,000 server-side events at once",
+    openapi_extra=IMPORT_BODY,
+    responses={**TOO_LARGE, **UNAVAILABLE},
+)
 async def import_events(request: Request, site_id: SiteId) -> Response:
     services = request.app.state.services
     collector = services.collector

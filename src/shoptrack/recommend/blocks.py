@@ -32,6 +32,7 @@ import orjson
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from shoptrack.errors import NotFound
+from shoptrack.events.model import iso_ms
 from shoptrack.recommend.block_rules import (
     ALGORITHMS,
     BLOCK_ALGORITHMS,
@@ -141,8 +142,8 @@ class Block:
             "placement_id": self.placement,
             "preview_token": self.preview_token,
             "version": self.version,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+            "created_at": iso_ms(self.created_at),
+            "updated_at": iso_ms(self.updated_at),
             "variants": [
                 {**v.to_json(), "container_type": self.container_type(v)} for v in self.variants
             ],
@@ -187,6 +188,17 @@ def _block(row: Any, variants: Sequence[Variant]) -> Block:
         updated_at=int(row.updated_at),
         variants=tuple(variants),
     )
+
+
+def _details_json(details: Any) -> Any:
+    """A change's details as the API shows them: a creation records the block's row, whose
+    times are stored as epoch milliseconds like every time in the store."""
+    fields = details.get("fields") if isinstance(details, dict) else None
+    if isinstance(fields, dict):
+        for name in ("created_at", "updated_at"):
+            if isinstance(fields.get(name), int):
+                fields[name] = iso_ms(fields[name])
+    return details
 
 
 def _variant(row: Any) -> Variant:
@@ -358,10 +370,10 @@ class BlockStore:
         return [
             {
                 "version": int(r.version),
-                "at": int(r.at),
+                "at": iso_ms(int(r.at)),
                 "actor": r.actor,
                 "action": r.action,
-                "details": orjson.loads(r.details),
+                "details": _details_json(orjson.loads(r.details)),
             }
             for r in rows
         ]

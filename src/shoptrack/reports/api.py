@@ -18,6 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["reports"])
 SiteId = Annotated[str, Depends(require_site)]
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
+MAX_BLOCK_ID = 10**18 - 1  # event container ids carry at most 18 digits (reports/ids.py)
 
 
 def parse_day(value: str | None, field: str, default: date) -> date:
@@ -57,7 +58,7 @@ async def blocks_report(
     to: Annotated[
         str | None, Query(description="last day, YYYY-MM-DD (default: today, UTC)")
     ] = None,
-    block_id: Annotated[str | None, Query(max_length=64, pattern=r"^\d+$")] = None,
+    block_id: Annotated[int | None, Query(ge=0, le=MAX_BLOCK_ID, description="one block")] = None,
 ) -> Response:
     today = datetime.now(tz=UTC).date()
     last = parse_day(to, "to", today)

@@ -26,7 +26,8 @@ def parse_container(value: object) -> BlockRef | None:
     match = _CONTAINER.match(value.strip())
     if match is None:
         return None
-    return BlockRef(match.group(2), match.group(3))
+    # Canonical digits ("r07v1" is block 7): the API answers block ids as numbers.
+    return BlockRef(str(int(match.group(2))), str(int(match.group(3))))
 
 
 def variant_name(ref: BlockRef) -> str:

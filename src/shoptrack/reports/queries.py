@@ -59,12 +59,15 @@ def _shape(values: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 def block_report(
-    engine: Engine, site_id: str, day_from: date, day_to: date, block_id: str | None = None
+    engine: Engine, site_id: str, day_from: date, day_to: date, block_id: int | None = None
 ) -> dict[str, Any]:
-    """Rows per day, block and variant (``days``) and their sums over the range (``totals``)."""
+    """Rows per day, block and variant (``days``) and their sums over the range (``totals``).
+
+    Block ids are stored as the digits events carry; the API answers them as numbers, as
+    ``/api/v1/blocks`` does."""
     where = [D.c.site_id == site_id, D.c.day >= day_from.isoformat(), D.c.day <= day_to.isoformat()]
     if block_id is not None:
-        where.append(D.c.block_id == block_id)
+        where.append(D.c.block_id == str(block_id))
     columns = [D.c[name] for name in COUNTS + AMOUNTS]
     daily = (
         select(D.c.day, D.c.block_id, D.c.variant_id, *columns)
@@ -85,7 +88,7 @@ def block_report(
             with_rates(
                 {
                     "day": r.day,
-                    "block_id": r.block_id,
+                    "block_id": int(r.block_id),
                     "variant_id": r.variant_id,
                     "variant": variant_name(BlockRef(r.block_id, r.variant_id)),
                     **_shape(r._mapping),
@@ -96,7 +99,7 @@ def block_report(
         totals = [
             with_rates(
                 {
-                    "block_id": r.block_id,
+                    "block_id": int(r.block_id),
                     "variant_id": r.variant_id,
                     "variant": variant_name(BlockRef(r.block_id, r.variant_id)),
                     **_shape(r._mapping),
@@ -105,8 +108,8 @@ def block_report(
             for r in conn.execute(summed)
         ]
     # Numeric ids sort as numbers (block 9 before block 10).
-    totals.sort(key=lambda t: (_id_key(t["block_id"]), _id_key(t["variant_id"])))
-    days.sort(key=lambda d: (d["day"], _id_key(d["block_id"]), _id_key(d["variant_id"])))
+    totals.sort(key=lambda t: (t["block_id"], _id_key(t["variant_id"])))
+    days.sort(key=lambda d: (d["day"], d["block_id"], _id_key(d["variant_id"])))
     return {
         "from": day_from.isoformat(),
         "to": day_to.isoformat(),
