@@ -7,7 +7,7 @@ Run it from the repository root (not a test)::
 What it does, in one run:
 
 * starts servers as subprocesses, one process each, with the same uvicorn options
-  (``shoptrack.cli.UVICORN_OPTIONS``): an *empty handler* (a minimal Starlette app that answers
+  (``shoptrack.cli.main.UVICORN_OPTIONS``): an *empty handler* (a minimal Starlette app that answers
   any POST with a tiny JSON without reading the body), ``shoptrack serve`` on a SQLite file in
   a temporary directory, and ``shoptrack serve`` on PostgreSQL when ``--postgres`` is given (in
   a fresh schema, dropped afterwards);
@@ -392,7 +392,7 @@ def serve_empty(port: int) -> None:
     """The empty handler on the same uvicorn, with the same options."""
     import uvicorn
 
-    from shoptrack.cli import UVICORN_OPTIONS
+    from shoptrack.cli.main import UVICORN_OPTIONS
 
     uvicorn.run(empty_app(), host=HOST, port=port, log_level="warning", **UVICORN_OPTIONS)
 
@@ -651,8 +651,8 @@ def drain_processors(store: str, database_url: str, workdir: Path) -> str:
     """How fast one worker catches up with what the collector stored (all processors)."""
     from shoptrack.config import Settings
     from shoptrack.identity.crypto import Keyring
+    from shoptrack.processing.runner import build_runner
     from shoptrack.services import open_store
-    from shoptrack.worker import build_runner
 
     settings = Settings(database_url=database_url, key_file=workdir / "shoptrack.keys")
     engine, event_log, _ = open_store(settings)
@@ -749,7 +749,8 @@ def print_table(
         f"{cores} CPU cores, shared by the server and the load generator; absolute numbers are "
         "noisy, the ratio to the empty handler of the same run is what counts.",
         f"{duration:g} s measured per case after a warm-up; one server process ({_stack()}, "
-        f"shoptrack.cli.UVICORN_OPTIONS); one client process with {args.concurrency} keep-alive "
+        "shoptrack.cli.main.UVICORN_OPTIONS); one client process with "
+        f"{args.concurrency} keep-alive "
         f"connections, one request in flight each; niceness {os.nice(0)}. shoptrack's hot path: "
         f"{hot_path()}.",
         "empty = a minimal Starlette app on the same uvicorn options that answers a tiny JSON "

@@ -45,14 +45,14 @@ from pathlib import Path
 from typing import Any
 
 from ingest import EVENT_PATH, USER_AGENT, BodyMaker, empty_app, hot_path
-from shoptrack.app import create_app
-from shoptrack.cli import tune_garbage_collector
+from shoptrack.cli.main import tune_garbage_collector
 from shoptrack.collector.pipeline import RequestMeta, build_event, to_row
-from shoptrack.collector.routes import Endpoint, Reply, collector_of
 from shoptrack.collector.service import Candidate
 from shoptrack.collector.wire import read_webevent
 from shoptrack.config import Settings
 from shoptrack.store.sites_repo import SiteRepository
+from shoptrack.web.app import create_app
+from shoptrack.web.ingest import Endpoint, Reply, collector_of
 
 Call = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 CONCURRENCY = 32

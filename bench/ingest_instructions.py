@@ -43,7 +43,7 @@ BASE_BODIES = 20
 def run_stage(stage: str, bodies: int, made: int) -> None:
     """The child: the collector's own functions over ``bodies`` of ``made`` batches, up to
     ``stage``. Both counts make the same batches, so making them cancels out."""
-    from shoptrack.cli import tune_garbage_collector
+    from shoptrack.cli.main import tune_garbage_collector
     from shoptrack.collector.enrich import Sessionizer
     from shoptrack.collector.limits import check_structure, parse_json
     from shoptrack.collector.pipeline import RequestMeta, build_event, to_row

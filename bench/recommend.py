@@ -139,7 +139,7 @@ def serve_empty(port: int) -> None:
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from shoptrack.cli import UVICORN_OPTIONS
+    from shoptrack.cli.main import UVICORN_OPTIONS
 
     async def empty(_request: Request) -> Response:
         return Response(b'{"products":[]}', media_type="application/json")

@@ -16,8 +16,8 @@ there is skipped with a note.
 * ``instacart`` — next basket (each user's last order), HR@10 / precision@10 / recall@10.
 
 ``--tune`` never reads ``train_valid``: it carves validation days from the end of
-``train_tr`` (see ``shoptrack.recommend.tuning``) and prints the chosen parameters, to be
-copied into ``shoptrack.recommend.registry.TUNED``.
+``train_tr`` (see ``shoptrack.recommend.research.tuning``) and prints the chosen parameters, to be
+copied into ``shoptrack.recommend.algorithms.registry.TUNED``.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shoptrack.recommend.baskets import evaluate_basket_file
-from shoptrack.recommend.data import Clicks, read_clicks, split_last
-from shoptrack.recommend.evaluation import Split, evaluate, prediction_count, prepare
-from shoptrack.recommend.registry import ALGORITHMS, make
-from shoptrack.recommend.tuning import SPACES, START, coordinate_descent, validation_folds
+from shoptrack.recommend.algorithms.data import Clicks, read_clicks, split_last
+from shoptrack.recommend.algorithms.registry import ALGORITHMS, make
+from shoptrack.recommend.research.baskets import evaluate_basket_file
+from shoptrack.recommend.research.evaluation import Split, evaluate, prediction_count, prepare
+from shoptrack.recommend.research.tuning import SPACES, START, coordinate_descent, validation_folds
 
 ROOT = Path(__file__).resolve().parent.parent
 YOOCHOOSE = "yoochoose-rsc15-sample"

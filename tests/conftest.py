@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from shoptrack.app import create_app
 from shoptrack.config import Settings
 from shoptrack.store.sites_repo import SiteRepository
+from shoptrack.web.app import create_app
 from tests.support.databases import (
     POSTGRES_ENV,
     empty_all_tables,

@@ -26,10 +26,10 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from shoptrack.catalog.processor import CatalogEventProcessor
-from shoptrack.identity.processor import IdentityProcessor
+from shoptrack.catalog.event_values import CatalogEventProcessor
+from shoptrack.identity.linking import IdentityProcessor
 from shoptrack.recommend.scheduler import RecommendationScheduler
-from shoptrack.reports.processor import ReportsProcessor
+from shoptrack.reports.attribution import ReportsProcessor
 from shoptrack.store.sites_repo import SiteRepository
 from shoptrack.store.tables import events, processor_cursors
 from tests.support.databases import migrated_engine

@@ -1,3 +1,3 @@
-from shoptrack.cli import main
+from shoptrack.cli.main import main
 
 main()

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from shoptrack.cli import app
+from shoptrack.cli.main import app
 from tests.support.identity import auth, post_contacts
 
 

@@ -8,8 +8,8 @@ import httpx
 from fastapi.testclient import TestClient
 
 from shoptrack import __version__
-from shoptrack.app import create_app
 from shoptrack.config import Settings
+from shoptrack.web.app import create_app
 from tests.support.identity import auth
 
 

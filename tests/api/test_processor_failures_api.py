@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from shoptrack.cli import app as cli_app
+from shoptrack.cli.main import app as cli_app
 from shoptrack.config import Settings
-from shoptrack.worker import ProcessorRunner
+from shoptrack.processing.runner import ProcessorRunner
 from tests.support.failing import (
     MarkerProcessor,
     event_ids,

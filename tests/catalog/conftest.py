@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from shoptrack.catalog.event_values import CatalogEventProcessor
 from shoptrack.catalog.feeds import Feed, FeedRepository
 from shoptrack.catalog.importer import FeedImporter, ImportOutcome
-from shoptrack.catalog.processor import CatalogEventProcessor
 from shoptrack.catalog.queries import CatalogQueries
 from shoptrack.config import Settings
+from shoptrack.processing.runner import ProcessorRunner
 from shoptrack.store.db import create_store_engine, is_sqlite
 from shoptrack.store.migrate import upgrade
 from shoptrack.store.sites_repo import SiteRepository
-from shoptrack.worker import ProcessorRunner
 from tests.catalog.httpserver import FeedServer, feed_server
 from tests.recommend.shop import shop  # noqa: F401  (a real app: test_browser_events.py)
 

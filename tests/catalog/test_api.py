@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from shoptrack.app import create_app
-from shoptrack.cli import app as cli_app
+from shoptrack.cli.main import app as cli_app
 from shoptrack.config import Settings
+from shoptrack.web.app import create_app
 from tests.catalog.feedfiles import product, rss
 from tests.catalog.httpserver import FeedServer, Route
 

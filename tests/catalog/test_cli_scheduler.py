@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from shoptrack.catalog.scheduler import FeedScheduler
 from shoptrack.catalog.store_ops import now_ms
-from shoptrack.cli import app
+from shoptrack.cli.main import app
 from shoptrack.config import Settings
 from shoptrack.store.tables import catalog_feeds
 from tests.catalog.conftest import Catalog

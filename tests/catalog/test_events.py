@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 
-from shoptrack.catalog.processor import CatalogEventProcessor
+from shoptrack.catalog.event_values import CatalogEventProcessor
 from shoptrack.catalog.quorum import QuorumRule
-from shoptrack.worker import ProcessorRunner
+from shoptrack.processing.runner import ProcessorRunner
 from tests.catalog.conftest import Catalog
 from tests.catalog.events import log_event
 from tests.catalog.feedfiles import product, rss

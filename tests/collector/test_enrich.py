@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from shoptrack.app import create_app
 from shoptrack.collector.enrich import (
     Sessionizer,
     describe_user_agent,
@@ -23,6 +22,7 @@ from shoptrack.collector.enrich import (
 )
 from shoptrack.config import Settings
 from shoptrack.store.tables import events
+from shoptrack.web.app import create_app
 from tests.support.payloads import browser_event, webevent_body
 
 CHROME = (

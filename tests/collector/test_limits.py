@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from shoptrack.app import create_app
 from shoptrack.collector.limits import Limits, _name_the_excess, check_structure
 from shoptrack.config import Settings
 from shoptrack.errors import LimitExceeded, Reason
 from shoptrack.store.tables import events, rejected_events
+from shoptrack.web.app import create_app
 from tests.support.apps import DATABASES, module_app
 from tests.support.payloads import browser_event, rest_body, webevent_body
 

@@ -20,10 +20,10 @@ from httpx import Response
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shoptrack.app import create_app
 from shoptrack.config import Settings
 from shoptrack.events.types import EventType
 from shoptrack.store.events_repo import EventLog
+from shoptrack.web.app import create_app
 
 pytestmark = pytest.mark.timeout(120)
 

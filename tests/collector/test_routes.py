@@ -20,8 +20,8 @@ from httpx import Response
 from sqlalchemy import Engine, func, select
 from starlette.types import Message
 
-from shoptrack.app import ShoptrackApp
 from shoptrack.store.tables import events, rejected_events
+from shoptrack.web.app import ShoptrackApp
 from tests.support.apps import DATABASES, module_app
 from tests.support.payloads import browser_event, rest_body, webevent_body
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select, text
 from shoptrack.errors import ShoptrackError
 from shoptrack.identity.crypto import Keyring
 from shoptrack.identity.services import IdentityServices
+from shoptrack.processing.runner import ProcessorRunner, claim_cursor
 from shoptrack.store.events_repo import EventLog
 from shoptrack.store.tables import (
     contact_merges,
@@ -20,7 +21,6 @@ from shoptrack.store.tables import (
     pending_identities,
     processor_cursors,
 )
-from shoptrack.worker import ProcessorRunner, claim_cursor
 from tests.support.identity import event_row
 
 

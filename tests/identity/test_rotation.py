@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
-from shoptrack.cli import app as cli_app
+from shoptrack.cli.main import app as cli_app
 from shoptrack.identity.contacts import ContactService
 from shoptrack.identity.crypto import PURPOSE_EVENT_IDENTITY, Keyring
 from shoptrack.identity.rotation import key_usage, rotate

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shoptrack.recommend.data import Sessions
+from shoptrack.recommend.algorithms.data import Sessions
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,12 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from shoptrack.app import create_app
 from shoptrack.catalog.feeds import FeedRepository
 from shoptrack.catalog.importer import FeedImporter
 from shoptrack.config import Settings
 from shoptrack.recommend.training import TrainResult, train_site
 from shoptrack.services import Services
+from shoptrack.web.app import create_app
 from tests.support.payloads import browser_event, webevent_body
 
 

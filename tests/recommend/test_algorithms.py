@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp  # type: ignore[import-untyped]
 
-from shoptrack.recommend.base import Recommender
-from shoptrack.recommend.data import empty_sessions
-from shoptrack.recommend.hybrid import Blend
-from shoptrack.recommend.knn import KNNParams, SessionKNN
-from shoptrack.recommend.popular import Popularity, SessionPopularity
-from shoptrack.recommend.registry import ALGORITHMS, TUNED, build, make
-from shoptrack.recommend.rules import CoOccurrence, SequentialRules, prune_rows
+from shoptrack.recommend.algorithms.base import Recommender
+from shoptrack.recommend.algorithms.data import empty_sessions
+from shoptrack.recommend.algorithms.hybrid import Blend
+from shoptrack.recommend.algorithms.knn import KNNParams, SessionKNN
+from shoptrack.recommend.algorithms.popular import Popularity, SessionPopularity
+from shoptrack.recommend.algorithms.registry import ALGORITHMS, TUNED, build, make
+from shoptrack.recommend.algorithms.rules import CoOccurrence, SequentialRules, prune_rows
 from tests.recommend.conftest import make_sessions
 
 # Clicks per item: 0 → 3, 1 → 4, 2 → 3, 3 → 2, 4 → 1 (0 and 2 tie on popularity).

@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from shoptrack.app import create_app
-from shoptrack.cli import app
+from shoptrack.cli.main import app
 from shoptrack.config import Settings
 from shoptrack.services import Services
+from shoptrack.web.app import create_app
 from tests.recommend.shop import Shop, item
 from tests.support.payloads import browser_event
 

@@ -7,7 +7,7 @@ from collections import Counter
 import orjson
 from typer.testing import CliRunner
 
-from shoptrack.cli import app
+from shoptrack.cli.main import app
 from shoptrack.recommend.blocks import Block, Variant, choose_variant, parse_variant_id
 from tests.recommend.shop import Shop
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import orjson
 from typer.testing import CliRunner
 
-from shoptrack.cli import app
-from shoptrack.recommend.cli import FORMAT_NAMES
-from shoptrack.recommend.data import FORMATS
+from shoptrack.cli.evaluate import FORMAT_NAMES
+from shoptrack.cli.main import app
+from shoptrack.recommend.algorithms.data import FORMATS
 
 runner = CliRunner()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shoptrack.recommend.data import (
+from shoptrack.recommend.algorithms.data import (
     Clicks,
     ItemIndex,
     Sessions,

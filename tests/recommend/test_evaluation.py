@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shoptrack.recommend.data import Clicks
-from shoptrack.recommend.evaluation import evaluate, prediction_count, prepare, rank_of
-from shoptrack.recommend.popular import Popularity, SessionPopularity
+from shoptrack.recommend.algorithms.data import Clicks
+from shoptrack.recommend.algorithms.popular import Popularity, SessionPopularity
+from shoptrack.recommend.research.evaluation import evaluate, prediction_count, prepare, rank_of
 
 # Training popularity: 10 → 3 clicks, 11 → 2, 12 → 1.
 TRAIN = Clicks(

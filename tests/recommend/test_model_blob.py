@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from shoptrack.recommend import snapshot_codec
+from shoptrack.recommend.algorithms.registry import make
 from shoptrack.recommend.model import Counters, SiteModel, empty_model
-from shoptrack.recommend.registry import make
 from shoptrack.recommend.snapshot_codec import (
     _HEADER,
     ALIGN,

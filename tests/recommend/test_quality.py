@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from shoptrack.recommend.data import read_session_rec
-from shoptrack.recommend.evaluation import Split, evaluate, prediction_count, prepare
-from shoptrack.recommend.popular import Popularity
-from shoptrack.recommend.registry import BEST, make
+from shoptrack.recommend.algorithms.data import read_session_rec
+from shoptrack.recommend.algorithms.popular import Popularity
+from shoptrack.recommend.algorithms.registry import BEST, make
+from shoptrack.recommend.research.evaluation import Split, evaluate, prediction_count, prepare
 
 # The strongest published simple baselines on train_tr → train_valid (session-rec):
 # STAN's best-HR configuration and VSTAN's best-MRR configuration.

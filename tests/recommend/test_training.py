@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
-from shoptrack.cli import app
+from shoptrack.cli.main import app
 from shoptrack.recommend.model import Counters
 from shoptrack.recommend.scheduler import RecommendationScheduler
 from shoptrack.recommend.snapshot_codec import load_as

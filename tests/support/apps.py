@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from shoptrack.app import create_app
 from shoptrack.config import Settings
+from shoptrack.web.app import create_app
 from tests.support.databases import empty_all_tables, migrated_engine
 
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

@@ -12,10 +12,10 @@ import pytest
 import rjsmin
 from fastapi.testclient import TestClient
 
-from shoptrack.app import create_app
 from shoptrack.config import Settings
-from shoptrack.tracker import script as script_module
-from shoptrack.tracker.script import minify, render, tracker_source_path
+from shoptrack.web import scripts as script_module
+from shoptrack.web.app import create_app
+from shoptrack.web.scripts import minify, render, tracker_source_path
 
 SOURCE = Path(__file__).resolve().parents[2] / "tracker" / "eS.js"
 RECS_SOURCE = SOURCE.with_name("eS.recs.js")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from shoptrack.worker import ProcessorRunner, cursor_position
+from shoptrack.processing.runner import ProcessorRunner, cursor_position
 from tests.support.failing import (
     SECRET,
     MarkerProcessor,
@@ -88,7 +88,7 @@ def test_the_reason_holds_no_sql_parameters_and_logs_name_the_event(
     engine = marked
     runner = ProcessorRunner(engine, [MarkerProcessor(how="sql")], gap_wait_s=0, max_attempts=2)
     seqs = log_events(engine, "site-a", event_ids(3, poison_at=1))
-    with caplog.at_level(logging.WARNING, logger="shoptrack.worker"):
+    with caplog.at_level(logging.WARNING, logger="shoptrack.processing.runner"):
         runner.drain()
     [failure] = failure_rows(engine)
     reason = str(failure["reason"])

@@ -8,7 +8,7 @@
   catalogue to it in one short transaction (``generations`` holds the table-level steps), so a
   failed import leaves the last good catalogue in place; ``report`` counts what it saw.
 * ``processor`` applies ``ProductUpdate`` and ``ProductPage`` events; it is one of the
-  processors ``shoptrack.worker`` runs over the event log.
+  processors ``shoptrack.processing.runner`` runs over the event log.
 * ``queries`` and ``categories`` read products, history and the category tree for the API.
 * ``scheduler`` starts due imports; ``service`` holds it and the import threads for ``serve``;
   ``cli`` is ``shoptrack feeds …``.

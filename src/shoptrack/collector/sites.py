@@ -7,10 +7,7 @@ lets a site created by the CLI in another process start working within seconds.
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
-
-from starlette.datastructures import Headers
 
 from shoptrack.store.sites_repo import SiteRepository, is_valid_site_id
 
@@ -59,26 +56,3 @@ class SiteDirectory:
             self._keys.clear()
         self._keys[key] = (site_id, time.monotonic())
         return site_id
-
-
-def api_key_from_headers(headers: Headers) -> str | None:
-    """The key from ``Authorization: Bearer KEY`` or ``Basic base64(user:KEY)``.
-
-    Real plugins send ``Basic :KEY`` (empty user); a key given as the user with an empty
-    password is accepted too.
-    """
-    value = headers.get("authorization")
-    if not value:
-        return None
-    scheme, _, credentials = value.strip().partition(" ")
-    credentials = credentials.strip()
-    if scheme.lower() == "bearer":
-        return credentials or None
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError; so is non-ASCII
-            return None
-        user, _, password = decoded.partition(":")
-        return password or user or None
-    return None

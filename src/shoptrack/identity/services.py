@@ -10,8 +10,8 @@ from shoptrack.config import Settings
 from shoptrack.identity.contacts import ContactService
 from shoptrack.identity.crypto import Keyring
 from shoptrack.identity.erasure import ErasureReport, erase_contact
+from shoptrack.processing.runner import ProcessorRunner, build_runner
 from shoptrack.store.site_settings import SiteSettings
-from shoptrack.worker import ProcessorRunner, build_runner
 
 
 @dataclass

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, func, select
 
 from shoptrack.catalog.categories import CategoryIndex
 from shoptrack.catalog.store_ops import loads_dict, loads_list, read_state
-from shoptrack.recommend.data import FloatArray, IntArray
+from shoptrack.recommend.algorithms.data import FloatArray, IntArray
 from shoptrack.store.tables import catalog_history, catalog_product_categories, catalog_products
 
 BoolArray = npt.NDArray[np.bool_]

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shoptrack.recommend.base import Recommender
-from shoptrack.recommend.data import FloatArray, IntArray, KeyArray
+from shoptrack.recommend.algorithms.base import Recommender
+from shoptrack.recommend.algorithms.data import FloatArray, IntArray, KeyArray
 
 DAY = 86400.0
 SHORT_HALF_LIFE = 1 * DAY  # "trending": activity of the last day or so

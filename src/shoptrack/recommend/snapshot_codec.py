@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from shoptrack.recommend.data import Sessions
-from shoptrack.recommend.hybrid import Blend
-from shoptrack.recommend.knn import KNNParams, SessionKNN
+from shoptrack.recommend.algorithms.data import Sessions
+from shoptrack.recommend.algorithms.hybrid import Blend
+from shoptrack.recommend.algorithms.knn import KNNParams, SessionKNN
+from shoptrack.recommend.algorithms.popular import Popularity, SessionPopularity
+from shoptrack.recommend.algorithms.rules import CoOccurrence, SequentialRules
 from shoptrack.recommend.model import Counters, SiteModel
-from shoptrack.recommend.popular import Popularity, SessionPopularity
-from shoptrack.recommend.rules import CoOccurrence, SequentialRules
 
 MAGIC = b"SHOPTRACK-MODEL\n"
 VERSION = 1

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from shoptrack.recommend.algorithms.data import FloatArray, IntArray
 from shoptrack.recommend.blocks import Block, Variant
 from shoptrack.recommend.catalog_view import CatalogView, view_from_keys
-from shoptrack.recommend.data import FloatArray, IntArray
 from shoptrack.recommend.model import Counters, SiteModel
 
 SCORE_NAMES = ("views", "purchases", "carts", "decayed", "trending")

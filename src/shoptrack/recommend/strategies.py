@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from shoptrack.recommend.base import Recommender
-from shoptrack.recommend.data import IntArray
+from shoptrack.recommend.algorithms.base import Recommender
+from shoptrack.recommend.algorithms.data import IntArray
 from shoptrack.recommend.state import Context, SiteState
 
 EMPTY = np.zeros(0, dtype=np.int64)

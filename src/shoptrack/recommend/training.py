@@ -33,11 +33,12 @@ import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from shoptrack.events.traffic import is_bot_event
-from shoptrack.recommend import registry, snapshot_codec
+from shoptrack.recommend import snapshot_codec
+from shoptrack.recommend.algorithms import registry
+from shoptrack.recommend.algorithms.data import Clicks, ItemIndex, Sessions
+from shoptrack.recommend.algorithms.rules import CoOccurrence
 from shoptrack.recommend.blocks import SESSION_ALGORITHMS
-from shoptrack.recommend.data import Clicks, ItemIndex, Sessions
 from shoptrack.recommend.model import Counters, SiteModel
-from shoptrack.recommend.rules import CoOccurrence
 from shoptrack.store.tables import events, rec_counters, rec_snapshots, rec_variants, sites
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The command line at the edge: every Typer group of ``shoptrack``."""

@@ -1,0 +1,233 @@
+"""CLI commands of the identity work: ``keys rotate|status``, ``worker``, ``sites configure``,
+``contacts list``.
+
+Registered on the main ``shoptrack`` app by ``shoptrack.cli.main``; kept here so the CLI module
+stays a table of contents.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shoptrack.config import Settings
+
+keys_app = typer.Typer(help="Encryption keys of personal data.", no_args_is_help=True)
+contacts_app = typer.Typer(help="The sites' contacts.", no_args_is_help=True)
+err = Console(stderr=True)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="sqlite:///path or postgresql://user@host/db (env SHOPTRACK_DATABASE_URL)",
+        show_default=False,
+    ),
+]
+
+
+def _settings(database_url: str | None) -> Settings:
+    return Settings(database_url=database_url) if database_url else Settings()
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    database_url: DatabaseUrl = None,
+    batch_size: Annotated[int, typer.Option(help="rows re-encrypted per transaction")] = 1000,
+) -> None:
+    """Add a new key (it becomes active), re-encrypt everything with it, retire old keys.
+
+    Servers keep running: they pick up the new key within a second and read old and new
+    ciphertexts throughout.
+    """
+    from shoptrack.identity.crypto import KeyMaterialError
+    from shoptrack.identity.rotation import rotate
+    from shoptrack.services import open_store
+
+    settings = _settings(database_url)
+    if settings.encryption_keys:
+        err.print(
+            "[red]error:[/red] keys come from SHOPTRACK_ENCRYPTION_KEYS; rotation rewrites the "
+            "key file (SHOPTRACK_KEY_FILE): move the keys there first"
+        )
+        raise typer.Exit(1)
+    engine, _, _ = open_store(settings)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=err, transient=False) as progress:
+            tasks: dict[str, Any] = {}
+
+            def on_progress(label: str, done: int, total: int) -> None:
+                if label not in tasks:
+                    tasks[label] = progress.add_task(label, total=total)
+                progress.update(tasks[label], completed=done, total=total)
+
+            report = rotate(engine, settings.key_file, batch=batch_size, progress=on_progress)
+    except KeyMaterialError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    rate = report.total / report.seconds if report.seconds else 0.0
+    err.print(
+        f"active key: {report.new_key_id}; retired: {', '.join(report.retired) or 'none'}; "
+        f"{report.total} ciphertexts re-encrypted in {report.seconds:.1f}s "
+        f"({rate:,.0f}/s, {report.passes} passes)"
+    )
+    err.print(f"back up {settings.key_file} now: the old backup cannot read new data")
+
+
+@keys_app.command("status")
+def keys_status(database_url: DatabaseUrl = None) -> None:
+    """The active key, the keys held, and how many stored ciphertexts use each."""
+    from shoptrack.identity.crypto import Keyring
+    from shoptrack.identity.rotation import key_usage
+    from shoptrack.services import open_store
+
+    settings = _settings(database_url)
+    ring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
+    engine, _, _ = open_store(settings)
+    try:
+        usage = key_usage(engine)
+    finally:
+        engine.dispose()
+    source = "SHOPTRACK_ENCRYPTION_KEYS" if settings.encryption_keys else str(settings.key_file)
+    err.print(f"keys from {source}; active: {ring.active_id}; held: {', '.join(ring.keys)}")
+    table = Table("column", *[str(k) for k in ring.keys], "other")
+    stale = 0
+    for label, counter in usage.items():
+        other = sum(n for k, n in counter.items() if k not in ring.keys)
+        stale += sum(n for k, n in counter.items() if k != ring.active_id)
+        table.add_row(label, *[str(counter.get(k, 0)) for k in ring.keys], str(other))
+    Console().print(table)
+    if stale:
+        err.print(f"{stale} ciphertexts use an older key: run `shoptrack keys rotate`")
+
+
+def worker(
+    database_url: DatabaseUrl = None,
+    exit_with_parent: Annotated[
+        bool,
+        typer.Option(
+            "--exit-with-parent",
+            hidden=True,
+            help="stop when stdin closes (how `shoptrack serve` runs its worker)",
+        ),
+    ] = False,
+) -> None:
+    """Run the processors (identity linking, …) in a loop until interrupted."""
+    from shoptrack.catalog.scheduler import FeedScheduler
+    from shoptrack.identity.crypto import Keyring
+    from shoptrack.processing.runner import build_runner
+    from shoptrack.services import open_store
+
+    settings = _settings(database_url)
+    engine, _, _ = open_store(settings)
+    keyring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
+    runner = build_runner(settings, engine, keyring)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if exit_with_parent:
+        from shoptrack.processing.supervisor import stop_when_parent_exits
+
+        stop_when_parent_exits(stop.set)
+    # Scheduled feed imports run beside the log processors, as they do inside `serve`.
+    feeds = threading.Thread(
+        target=FeedScheduler(engine, settings).loop, args=(stop,), name="feed-scheduler"
+    )
+    feeds.start()
+    names = ", ".join(p.name for p in runner.processors)
+    err.print(f"worker running processors: {names}, feed schedule (Ctrl-C to stop)")
+    started = time.monotonic()
+    try:
+        runner.run_forever(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        feeds.join()
+        engine.dispose()
+    err.print(f"worker stopped after {time.monotonic() - started:.0f}s")
+
+
+def sites_configure(
+    site_id: str,
+    default_region: Annotated[
+        str | None,
+        typer.Option(help="region for phone numbers without country code, e.g. UA; '-' unsets"),
+    ] = None,
+    auto_create_contacts: Annotated[
+        bool | None,
+        typer.Option(
+            "--auto-create-contacts/--no-auto-create-contacts",
+            help="identified visitors become contacts right away (default: the server setting)",
+            show_default=False,
+        ),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Show or change a site's settings; prints them as one JSON line."""
+    from shoptrack.errors import ShoptrackError
+    from shoptrack.services import open_store
+    from shoptrack.store.site_settings import SiteSettings
+
+    changes: dict[str, Any] = {}
+    if default_region is not None:
+        changes["default_region"] = None if default_region == "-" else default_region
+    if auto_create_contacts is not None:
+        changes["auto_create_contacts"] = auto_create_contacts
+    engine, _, _ = open_store(_settings(database_url))
+    try:
+        store = SiteSettings(engine)
+        values = store.update(site_id, changes) if changes else store.get(site_id)
+    except ShoptrackError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(orjson.dumps({"site_id": site_id, "settings": values}).decode())
+
+
+@contacts_app.command("list")
+def contacts_list(
+    site_id: str,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="contacts per page")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="the next page's cursor")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """One page of SITE's contacts by id, one JSON line each (personal fields decrypted)."""
+    from shoptrack.identity.contacts import ContactService
+    from shoptrack.identity.crypto import Keyring
+    from shoptrack.services import open_store
+
+    settings = _settings(database_url)
+    ring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
+    engine, _, _ = open_store(settings)
+    try:
+        page, next_cursor = ContactService(engine, ring).page(site_id, limit, cursor)
+    finally:
+        engine.dispose()
+    for contact in page:
+        typer.echo(orjson.dumps(contact).decode())
+    if next_cursor is not None:
+        err.print(f"next page: shoptrack contacts list {site_id} --cursor {next_cursor}")
+
+
+def register(app: typer.Typer, sites_app: typer.Typer) -> None:
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(contacts_app, name="contacts")
+    app.command("worker")(worker)
+    sites_app.command("configure")(sites_configure)

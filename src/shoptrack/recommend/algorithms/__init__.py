@@ -1,0 +1,1 @@
+"""Recommendation algorithms: pure numpy/scipy over item-index arrays, no store."""

@@ -1,0 +1,1 @@
+"""Offline evaluation on real logs: next-item and next-basket protocols, tuning."""
