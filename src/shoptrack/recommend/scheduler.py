@@ -1,10 +1,10 @@
 """The worker's part: retrain on a schedule, fold new events in between.
 
 :class:`RecommendationScheduler` is a processor (:mod:`shoptrack.processing.runner`): its
-``handle`` only notes which sites have new training events (cheap, inside the runner's transaction), and at
-most every ``recs_update_interval_s`` a background thread works through those sites — a full
-retrain (:func:`~.training.train_site`) when the site's newest snapshot is older than
-``recs_train_interval_s`` (or missing), otherwise the new events are folded into the
+``handle`` only notes which sites have new training events (cheap, inside the runner's
+transaction), and at most every ``recs_update_interval_s`` a background thread works through
+those sites — a full retrain (:func:`~.training.train_site`) when the site's newest snapshot is
+older than ``recs_train_interval_s`` (or missing), otherwise the new events are folded into the
 popularity counters (:func:`~.training.update_counters`). Training runs outside the runner's
 transaction, so the event log's writers never wait for it.
 """
