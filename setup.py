@@ -23,6 +23,7 @@ HOT_MODULES = [
     "src/shoptrack/events/identity.py",
     "src/shoptrack/events/types.py",
     "src/shoptrack/events/model.py",
+    "src/shoptrack/events/location.py",
     "src/shoptrack/collector/pipeline.py",
     "src/shoptrack/collector/wire.py",
     "src/shoptrack/collector/limits.py",

@@ -651,7 +651,7 @@ def drain_processors(store: str, database_url: str, workdir: Path) -> str:
     """How fast one worker catches up with what the collector stored (all processors)."""
     from shoptrack.config import Settings
     from shoptrack.identity.crypto import Keyring
-    from shoptrack.processing.runner import build_runner
+    from shoptrack.processing.builtin import build_runner
     from shoptrack.services import open_store
 
     settings = Settings(database_url=database_url, key_file=workdir / "shoptrack.keys")

@@ -11,7 +11,10 @@ from shoptrack.collector.sites import SiteDirectory
 from shoptrack.collector.writer import GroupCommitWriter
 from shoptrack.config import Settings
 from shoptrack.identity.crypto import Keyring
+from shoptrack.identity.erasure import ErasureReport
 from shoptrack.identity.services import IdentityServices
+from shoptrack.processing.builtin import build_runner
+from shoptrack.processing.runner import ProcessorRunner
 from shoptrack.store.db import create_store_engine
 from shoptrack.store.events_repo import EventLog
 from shoptrack.store.migrate import upgrade
@@ -29,6 +32,7 @@ class Services:
     writer: GroupCommitWriter
     collector: Collector
     identity: IdentityServices
+    runner: ProcessorRunner  # every registered processor (processing/builtin.py)
 
     @classmethod
     def build(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -46,8 +50,16 @@ class Services:
         )
         collector = Collector(settings, event_log, writer, sites, keyring)
         identity = IdentityServices.build(settings, engine, keyring)
+        runner = build_runner(settings, engine, keyring)
         return cls(
-            settings, engine, keyring, event_log, site_repo, sites, writer, collector, identity
+            settings, engine, keyring, event_log, site_repo, sites, writer, collector, identity,
+            runner,
+        )  # fmt: skip
+
+    def erase_contact(self, site_id: str, contact_id: str, actor: str) -> ErasureReport:
+        """Erasure, after this process's processors have read every committed event."""
+        return self.identity.erase(
+            site_id, contact_id, actor, catch_up=lambda: self.runner.drain(gap_wait_s=None)
         )
 
 

@@ -124,7 +124,7 @@ def test_products_categories_and_history(
         ],
     }
     assert client.post("/api/v2", json=update, headers=auth(key)).status_code == 200
-    client.app.state.services.identity.runner.drain()  # type: ignore[attr-defined]
+    client.app.state.services.runner.drain()  # type: ignore[attr-defined]
 
     boot = client.get("/api/v1/products/boot/2", headers=auth(key)).json()
     assert (boot["title"], boot["price"], boot["currency"]) == ("Boot", 49.9, "EUR")

@@ -35,7 +35,7 @@ def page_view(shop: Shop, visitor: str, key: str, *, agent: str = BROWSER, **fie
 
 
 def process(shop: Shop) -> None:
-    shop.services.identity.runner.drain()
+    shop.services.runner.drain()
 
 
 def product(shop: Shop, key: str) -> dict[str, Any]:

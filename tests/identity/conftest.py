@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 from shoptrack.config import Settings
 from shoptrack.identity.crypto import Keyring
 from shoptrack.identity.services import IdentityServices
+from shoptrack.processing.builtin import build_runner
+from shoptrack.processing.runner import ProcessorRunner
 from shoptrack.store.events_repo import EventLog
 from shoptrack.store.sites_repo import SiteRepository
 
@@ -22,6 +24,12 @@ def keyring(tmp_path: Path) -> Keyring:
 @pytest.fixture
 def identity(engine: Engine, keyring: Keyring, settings: Settings) -> IdentityServices:
     return IdentityServices.build(settings, engine, keyring)
+
+
+@pytest.fixture
+def runner(engine: Engine, keyring: Keyring, settings: Settings) -> ProcessorRunner:
+    """Every processor, as the worker runs them."""
+    return build_runner(settings, engine, keyring)
 
 
 @pytest.fixture

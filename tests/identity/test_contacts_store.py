@@ -77,6 +77,7 @@ def test_processor_links_visitors_and_auto_creates(
     event_log: EventLog,
     keyring: Keyring,
     site_id: str,
+    runner: ProcessorRunner,
 ) -> None:
     rows = [
         event_row(keyring, site_id, "v1"),
@@ -85,7 +86,7 @@ def test_processor_links_visitors_and_auto_creates(
         event_row(keyring, site_id, "v3", "CustomerData", {"user_email": "broken"}),
     ]
     event_log.append(rows, [])
-    identity.runner.drain()
+    runner.drain()
     found = identity.contacts.lookup(site_id, "email", "max@example.com")
     assert len(found) == 1 and found[0]["source"] == "event"
     assert {v["visitor_id"] for v in found[0]["visitors"]} == {"v1", "v2"}
@@ -105,6 +106,7 @@ def test_pending_identity_becomes_a_link_when_the_api_creates_the_contact(
     event_log: EventLog,
     keyring: Keyring,
     site_id: str,
+    runner: ProcessorRunner,
 ) -> None:
     identity.site_settings.update(site_id, {"auto_create_contacts": False})
     event_log.append(
@@ -120,7 +122,7 @@ def test_pending_identity_becomes_a_link_when_the_api_creates_the_contact(
         ],
         [],
     )
-    identity.runner.drain()
+    runner.drain()
     assert _count(engine, contacts) == 0
     assert _count(engine, pending_identities) == 1
     contact = _one(identity, site_id, phone="380501234567", externalCustomerId="shop-7")
@@ -137,6 +139,7 @@ def test_same_email_for_two_contacts_merges_deterministically(
     event_log: EventLog,
     keyring: Keyring,
     site_id: str,
+    runner: ProcessorRunner,
 ) -> None:
     older = _one(identity, site_id, externalCustomerId="X", firstName="Old")
     newer = _one(identity, site_id, email="same@example.com", city="Odesa")
@@ -147,7 +150,7 @@ def test_same_email_for_two_contacts_merges_deterministically(
         [event_row(keyring, site_id, "v-new", "CustomerData", {"user_email": "same@example.com"})],
         [],
     )
-    identity.runner.drain()
+    runner.drain()
     # The same e-mail now arrives for the contact with externalCustomerId X.
     event_log.append(
         [
@@ -161,7 +164,7 @@ def test_same_email_for_two_contacts_merges_deterministically(
         ],
         [],
     )
-    identity.runner.drain()
+    runner.drain()
     survivor = identity.contacts.get(site_id, older["id"])
     assert survivor["email"] == "same@example.com" and survivor["city"] == "Odesa"
     assert survivor["firstName"] == "Old"
@@ -183,7 +186,11 @@ def test_same_email_for_two_contacts_merges_deterministically(
 
 
 def test_events_never_overwrite_what_the_api_said(
-    identity: IdentityServices, event_log: EventLog, keyring: Keyring, site_id: str
+    identity: IdentityServices,
+    event_log: EventLog,
+    keyring: Keyring,
+    site_id: str,
+    runner: ProcessorRunner,
 ) -> None:
     contact = _one(identity, site_id, externalCustomerId="E", email="e@example.com", city="Kyiv")
     event_log.append(
@@ -198,13 +205,17 @@ def test_events_never_overwrite_what_the_api_said(
         ],
         [],
     )
-    identity.runner.drain()
+    runner.drain()
     after = identity.contacts.get(site_id, contact["id"])
     assert after["city"] == "Kyiv" and after["phone"] == "+16502530002"
 
 
 def test_runner_waits_at_a_hole_in_the_sequence_on_postgresql(
-    engine: Engine, keyring: Keyring, identity: IdentityServices, site_id: str
+    engine: Engine,
+    keyring: Keyring,
+    identity: IdentityServices,
+    site_id: str,
+    runner: ProcessorRunner,
 ) -> None:
     row = event_row(keyring, site_id, "v", "CustomerData", {"user_email": "gap@example.com"})
     values = {k: getattr(row, k) for k in row.__slots__}
@@ -213,7 +224,7 @@ def test_runner_waits_at_a_hole_in_the_sequence_on_postgresql(
         from shoptrack.store.tables import events
 
         conn.execute(events.insert().values(seq=2, **values))  # seq 1 is "not committed yet"
-    runner: ProcessorRunner = identity.runner
+
     runner.gap_wait_s = 60.0
     runner.run_once()
     linked = identity.contacts.lookup(site_id, "email", "gap@example.com")
@@ -231,6 +242,7 @@ def test_a_locked_processor_is_skipped_not_doubled(
     event_log: EventLog,
     keyring: Keyring,
     site_id: str,
+    runner: ProcessorRunner,
 ) -> None:
     event_log.append(
         [
@@ -244,16 +256,16 @@ def test_a_locked_processor_is_skipped_not_doubled(
             assert claim_cursor(conn, "identity") == 0  # creates the cursor row
         with engine.begin() as conn:
             assert claim_cursor(conn, "identity") == 0
-            assert identity.runner.step(identity.runner.processors[0]).locked
+            assert runner.step(runner.processors[0]).locked
     errors: list[BaseException] = []
 
     def drain() -> None:
         try:
-            identity.runner.drain()
+            runner.drain()
         except BaseException as exc:
             errors.append(exc)
 
-    identity.runner.batch_size = 20
+    runner.batch_size = 20
     threads = [threading.Thread(target=drain) for _ in range(3)]
     for thread in threads:
         thread.start()

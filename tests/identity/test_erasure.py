@@ -7,6 +7,7 @@ from sqlalchemy import Engine, func, select, text
 
 from shoptrack.identity.crypto import PURPOSE_REJECTED_BODY, Keyring
 from shoptrack.identity.services import IdentityServices
+from shoptrack.processing.runner import ProcessorRunner
 from shoptrack.store.events_repo import EventLog
 from shoptrack.store.rows import RejectedRow
 from shoptrack.store.tables import (
@@ -43,6 +44,7 @@ def test_erasure_unlinks_events_and_deletes_personal_data(
     event_log: EventLog,
     keyring: Keyring,
     site_id: str,
+    runner: ProcessorRunner,
 ) -> None:
     result = identity.contacts.upsert_many(
         site_id, [{"email": "gone@example.com", "phone": "+16502530003", "firstName": "Gone"}]
@@ -68,7 +70,7 @@ def test_erasure_unlinks_events_and_deletes_personal_data(
             _rejected(keyring, site_id, {"user_email": "kept@example.com"}),
         ],
     )
-    identity.runner.drain()
+    runner.drain()
     with engine.begin() as conn:
         conn.execute(
             pending_identities.insert().values(
@@ -81,7 +83,7 @@ def test_erasure_unlinks_events_and_deletes_personal_data(
             )
         )
 
-    report = identity.erase(site_id, cid, actor="test")
+    report = identity.erase(site_id, cid, actor="test", catch_up=runner.drain)
     assert report.visitors == 2 and report.events == 3 and report.rejected == 1
     assert report.merged_contacts == 1 and report.pending == 1
 
@@ -112,13 +114,17 @@ def test_erasure_unlinks_events_and_deletes_personal_data(
     # Reprocessing cannot bring it back: nothing identifies those events any more.
     with engine.begin() as conn:
         conn.execute(text("UPDATE processor_cursors SET position = 0"))
-    identity.runner.drain()
+    runner.drain()
     assert identity.contacts.lookup(site_id, "email", "gone@example.com") == []
     assert identity.contacts.lookup(site_id, "phone", "+16502530003") == []
 
 
 def test_erasure_catches_up_with_unprocessed_events_first(
-    identity: IdentityServices, event_log: EventLog, keyring: Keyring, site_id: str
+    identity: IdentityServices,
+    event_log: EventLog,
+    keyring: Keyring,
+    site_id: str,
+    runner: ProcessorRunner,
 ) -> None:
     result = identity.contacts.upsert_many(site_id, [{"email": "late@example.com"}])
     event_log.append(
@@ -130,7 +136,7 @@ def test_erasure_catches_up_with_unprocessed_events_first(
         [],
     )
     # No drain: the processor has not seen the event when the erasure arrives.
-    report = identity.erase(site_id, result.contacts[0]["id"], actor="test")
+    report = identity.erase(site_id, result.contacts[0]["id"], actor="test", catch_up=runner.drain)
     assert report.events == 1
-    identity.runner.drain()
+    runner.drain()
     assert identity.contacts.lookup(site_id, "email", "late@example.com") == []

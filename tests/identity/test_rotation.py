@@ -16,6 +16,7 @@ from shoptrack.identity.contacts import ContactService
 from shoptrack.identity.crypto import PURPOSE_EVENT_IDENTITY, Keyring
 from shoptrack.identity.rotation import key_usage, rotate
 from shoptrack.identity.services import IdentityServices
+from shoptrack.processing.runner import ProcessorRunner
 from shoptrack.store.events_repo import EventLog
 from shoptrack.store.tables import events
 from tests.support.identity import event_row
@@ -28,6 +29,7 @@ def test_rotation_reencrypts_everything_while_reads_and_writes_continue(
     keyring: Keyring,
     site_id: str,
     tmp_path: Path,
+    runner: ProcessorRunner,
 ) -> None:
     key_file = tmp_path / "shoptrack.keys"
     rows = [{"email": f"r{i}@example.com", "phone": f"+1650253{i:04d}"} for i in range(300)]
@@ -40,7 +42,7 @@ def test_rotation_reencrypts_everything_while_reads_and_writes_continue(
             for i in range(start, start + 1000)
         ]
         event_log.append(batch, [])
-    identity.runner.drain()
+    runner.drain()
     assert set(key_usage(engine)["events.identity_enc"]) == {"k1"}
 
     # A reader and a writer that loaded the keys before the rotation (other processes).

@@ -62,7 +62,7 @@ def test_a_deleted_block_stops_being_served_at_once_and_its_report_stays(
     assert page_block_ids(shop, page_type="product") == [block["block_id"], other["block_id"]]
     seen = [{"product_id": "a", "container_type": f"{block['block_id']}_{variant}"}]
     shop.send("v1", browser_event("ProductImpression", {"ProductImpression": seen}))
-    shop.services.identity.runner.drain()
+    shop.services.runner.drain()
     assert report_totals(shop, block["block_id"])[0]["impressions"] == 1
 
     deleted = shop.client.delete(f"/api/v1/blocks/{block['block_id']}", headers=shop.auth)

@@ -216,7 +216,7 @@ def test_contact_recommendations(shop: Shop) -> None:
     for visitor in ("phone", "laptop"):
         event = browser_event("CustomerData", {"CustomerData": {"user_email": "ann@example.com"}})
         shop.send(visitor, event)
-    shop.services.identity.runner.drain()
+    shop.services.runner.drain()
     found = shop.client.get("/api/v1/contacts?email=ann@example.com", headers=shop.auth).json()
     contact_id = found["contacts"][0]["id"]
     shop.train()

@@ -107,7 +107,7 @@ class Shop:
         self.send("PurchasedItems", {"PurchasedItems": section}, at, **kw)
 
     def drain(self) -> None:
-        self.client.app.state.services.identity.runner.drain()  # type: ignore[attr-defined]
+        self.client.app.state.services.runner.drain()  # type: ignore[attr-defined]
 
     def report(self, **params: str) -> dict[str, Any]:
         self.drain()

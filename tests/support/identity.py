@@ -18,7 +18,7 @@ def services_of(client: TestClient) -> Services:
 
 def drain(client: TestClient) -> None:
     """Run every processor over every committed event, now."""
-    services_of(client).identity.runner.drain()
+    services_of(client).runner.drain()
 
 
 def auth(key: str) -> dict[str, str]:

@@ -131,7 +131,7 @@ def worker(
     """Run the processors (identity linking, …) in a loop until interrupted."""
     from shoptrack.catalog.scheduler import FeedScheduler
     from shoptrack.identity.crypto import Keyring
-    from shoptrack.processing.runner import build_runner
+    from shoptrack.processing.builtin import build_runner
     from shoptrack.services import open_store
 
     settings = _settings(database_url)

@@ -9,7 +9,7 @@ import typer
 
 from shoptrack.config import Settings
 from shoptrack.identity.crypto import Keyring
-from shoptrack.processing.runner import build_runner
+from shoptrack.processing.builtin import build_runner
 from shoptrack.services import open_store
 from shoptrack.store import failures_repo
 

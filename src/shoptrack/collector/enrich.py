@@ -72,26 +72,6 @@ def warm_up() -> None:
     describe_user_agent("Mozilla/5.0 (X11; Linux x86_64) shoptrack-warm-up")
 
 
-def location_from_url(url: str | None) -> str | None:
-    """The ``sc_content`` query parameter of a page URL: the recommendation block it came from."""
-    if not url or "sc_content=" not in url:
-        return None
-    return _sc_content(url)
-
-
-@lru_cache(maxsize=4096)
-def _sc_content(url: str) -> str | None:
-    """Cached: the events of a batch, and the visitors of a page, share their page URL."""
-    try:
-        query = urlsplit(url).query
-    except ValueError:  # e.g. a malformed IPv6 host: a page URL is the client's text
-        return None
-    for key, value in parse_qsl(query, keep_blank_values=False):
-        if key == "sc_content" and value:
-            return value
-    return None
-
-
 def scrub_text(text: str | None) -> str | None:
     """The text with e-mail addresses replaced: page titles show them on account pages."""
     if not text or ("@" not in text and "%40" not in text.lower()):

@@ -20,13 +20,13 @@ import orjson
 from shoptrack.collector.enrich import (
     Sessionizer,
     describe_user_agent,
-    location_from_url,
     scrub_text,
     scrub_url,
     trusted_time,
 )
 from shoptrack.errors import EventRejected, Reason, ShoptrackError, Unauthorized
 from shoptrack.events.identity import extract_identity, identity_from_general
+from shoptrack.events.location import location_from_url
 from shoptrack.events.model import CanonicalEvent, Page
 from shoptrack.events.normalize import NormalizedBody, normalize_payload
 from shoptrack.events.types import SERVER_ONLY_TYPES, EventType, parse_event_type

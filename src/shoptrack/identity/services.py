@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -10,7 +11,6 @@ from shoptrack.config import Settings
 from shoptrack.identity.contacts import ContactService
 from shoptrack.identity.crypto import Keyring
 from shoptrack.identity.erasure import ErasureReport, erase_contact
-from shoptrack.processing.runner import ProcessorRunner, build_runner
 from shoptrack.store.site_settings import SiteSettings
 
 
@@ -20,24 +20,16 @@ class IdentityServices:
     keyring: Keyring
     contacts: ContactService
     site_settings: SiteSettings
-    runner: ProcessorRunner
 
     @classmethod
-    def build(cls, settings: Settings, engine: Engine, keyring: Keyring) -> IdentityServices:
-        return cls(
-            engine,
-            keyring,
-            ContactService(engine, keyring),
-            SiteSettings(engine),
-            build_runner(settings, engine, keyring),
-        )
+    def build(cls, _settings: Settings, engine: Engine, keyring: Keyring) -> IdentityServices:
+        return cls(engine, keyring, ContactService(engine, keyring), SiteSettings(engine))
 
-    def erase(self, site_id: str, contact_id: str, actor: str) -> ErasureReport:
-        """Erase a contact after the processors have read every committed event."""
-
-        def catch_up() -> None:
-            self.runner.drain(gap_wait_s=None)
-
+    def erase(
+        self, site_id: str, contact_id: str, actor: str, catch_up: Callable[[], None]
+    ) -> ErasureReport:
+        """Erase a contact once ``catch_up`` has let the processors read every committed event
+        (so no event linked after the erasure brings the person back)."""
         return erase_contact(
             self.engine, self.keyring, site_id, contact_id, actor=actor, catch_up=catch_up
         )

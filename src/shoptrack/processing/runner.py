@@ -1,9 +1,9 @@
 """Processors follow the event log by cursor; this runs them, alone or inside ``serve``.
 
 A processor reads the events after its cursor and derives its own tables from them (contact
-links today; triggers and reports later). Each batch runs in one transaction that also moves
-the cursor, so a batch is applied exactly once or not at all. Cursors live in
-``processor_cursors(name, position)``.
+links, catalogue values, recommendation counters, block reports: see ``builtin.py``). Each
+batch runs in one transaction that also moves the cursor, so a batch is applied exactly once or
+not at all. Cursors live in ``processor_cursors(name, position)``.
 
 Several workers can run against one PostgreSQL database: a batch first locks its processor's
 cursor row with ``FOR UPDATE SKIP LOCKED``, and a worker that finds it locked skips the
@@ -40,8 +40,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from shoptrack.config import Settings
-from shoptrack.identity.crypto import Keyring
 from shoptrack.store import failures_repo
 from shoptrack.store.db import WriteTurn
 from shoptrack.store.failures_repo import Failure, backoff_s, failure_reason
@@ -362,30 +360,3 @@ async def run_in_background(runner: ProcessorRunner, stop: asyncio.Event) -> Non
         if not moved:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), runner.poll_interval_s)
-
-
-def build_runner(settings: Settings, engine: Engine, keyring: Keyring) -> ProcessorRunner:
-    """Every processor of this version, in the order they run (add new ones here)."""
-    from shoptrack.catalog.event_values import CatalogEventProcessor
-    from shoptrack.catalog.quorum import QuorumRule
-    from shoptrack.identity.linking import IdentityProcessor
-    from shoptrack.recommend.scheduler import RecommendationScheduler
-    from shoptrack.reports.attribution import ReportsProcessor
-
-    processors: list[Processor] = [
-        IdentityProcessor(keyring, settings.identity_auto_create_contacts),
-        CatalogEventProcessor(
-            QuorumRule(settings.catalog_browser_quorum, settings.catalog_browser_window_s * 1000)
-        ),
-        RecommendationScheduler(engine, settings),
-        ReportsProcessor(settings.attribution_window_days, settings.include_bots),
-    ]
-    return ProcessorRunner(
-        engine,
-        processors,
-        batch_size=settings.processor_batch_size,
-        poll_interval_s=settings.processor_poll_interval_s,
-        gap_wait_s=settings.processor_gap_wait_s,
-        max_attempts=settings.processor_max_attempts,
-        retry_backoff_s=settings.processor_retry_backoff_s,
-    )

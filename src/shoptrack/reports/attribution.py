@@ -47,7 +47,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
-from shoptrack.collector.enrich import location_from_url
+from shoptrack.events.location import location_from_url
 from shoptrack.events.traffic import is_bot_event
 from shoptrack.reports.ids import BlockRef, parse_container
 from shoptrack.reports.state import Click, Counts, SiteState, load, write

@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
         # Processors (identity linking, …) in-process unless separate workers do it.
         stop_processors = asyncio.Event()
         processors = (
-            asyncio.create_task(run_in_background(services.identity.runner, stop_processors))
+            asyncio.create_task(run_in_background(services.runner, stop_processors))
             if settings.run_processors
             else None
         )

@@ -201,7 +201,8 @@ async def export_contact(request: Request, site_id: SiteId, contact_id: str) -> 
     summary="Erase the person: personal data deleted, events kept but unlinkable, audited",
 )
 async def erase_contact(request: Request, site_id: SiteId, contact_id: str) -> Response:
-    report = await run_in_threadpool(_identity(request).erase, site_id, contact_id, _actor(request))
+    services = request.app.state.services
+    report = await run_in_threadpool(services.erase_contact, site_id, contact_id, _actor(request))
     return json_response(report.to_json())
 
 

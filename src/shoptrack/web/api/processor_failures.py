@@ -68,6 +68,6 @@ def list_failures(
     ),
 )
 async def replay_failures(request: Request, site_id: SiteId) -> dict[str, Any]:
-    runner = request.app.state.services.identity.runner
+    runner = request.app.state.services.runner
     failures = await run_in_threadpool(runner.replay, site_id)
     return {"failures": [f.as_json() for f in failures]}

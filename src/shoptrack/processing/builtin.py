@@ -1,0 +1,43 @@
+"""shoptrack's own processors, registered as any processor is (in the order they run)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from shoptrack.catalog.event_values import CatalogEventProcessor
+from shoptrack.catalog.quorum import QuorumRule
+from shoptrack.config import Settings
+from shoptrack.identity.crypto import Keyring
+from shoptrack.identity.linking import IdentityProcessor
+from shoptrack.processing.registry import ProcessorRegistry
+from shoptrack.processing.runner import Processor, ProcessorRunner
+from shoptrack.recommend.scheduler import RecommendationScheduler
+from shoptrack.reports.attribution import ReportsProcessor
+
+PROCESSORS = ProcessorRegistry()
+
+
+@PROCESSORS.register("identity")
+def identity_linking(settings: Settings, _engine: Engine, keyring: Keyring) -> Processor:
+    return IdentityProcessor(keyring, settings.identity_auto_create_contacts)
+
+
+@PROCESSORS.register("catalog")
+def catalogue_values(settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
+    window_ms = settings.catalog_browser_window_s * 1000
+    return CatalogEventProcessor(QuorumRule(settings.catalog_browser_quorum, window_ms))
+
+
+@PROCESSORS.register("recommend")
+def recommendation_counters(settings: Settings, engine: Engine, _keyring: Keyring) -> Processor:
+    return RecommendationScheduler(engine, settings)
+
+
+@PROCESSORS.register("reports")
+def block_reports(settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
+    return ReportsProcessor(settings.attribution_window_days, settings.include_bots)
+
+
+def build_runner(settings: Settings, engine: Engine, keyring: Keyring) -> ProcessorRunner:
+    """The runner of every registered processor."""
+    return PROCESSORS.build_runner(settings, engine, keyring)
