@@ -10,9 +10,9 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from shoptrack.catalog.scheduler import FeedScheduler
-from shoptrack.catalog.store_ops import now_ms
 from shoptrack.cli.main import app
 from shoptrack.config import Settings
+from shoptrack.store.sql import now_ms
 from shoptrack.store.tables import catalog_feeds
 from tests.catalog.conftest import Catalog
 from tests.catalog.feedfiles import product, rss

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from shoptrack.catalog.scheduler import FeedScheduler
 from shoptrack.catalog.service import CatalogService
-from shoptrack.catalog.store_ops import now_ms
 from shoptrack.cli.main import app
 from shoptrack.config import Settings
+from shoptrack.store.sql import now_ms
 from shoptrack.store.tables import catalog_feeds, catalog_imports, catalog_state
 from tests.catalog.conftest import Catalog
 from tests.catalog.feedfiles import product, rss

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text
 
 from shoptrack.catalog import generations
 from shoptrack.catalog.fields import category_id
-from shoptrack.catalog.store_ops import now_ms
+from shoptrack.store.sql import now_ms
 from shoptrack.store.tables import catalog_products, metadata
 from tests.catalog.conftest import Catalog
 from tests.catalog.feedfiles import BILLION_LAUGHS, atom, product, rss, table, xxe

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from shoptrack.cli.reports import rebuild
+from shoptrack.processing.rebuild import rebuild
 from shoptrack.reports.ids import BlockRef, parse_container
 from shoptrack.store.sites_repo import SiteRepository
 from tests.support.apps import DATABASES, module_app

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from shoptrack.cli.reports import rebuild
+from shoptrack.processing.rebuild import rebuild
 from tests.reports.test_attribution import BLOCK, SHOP, Shop
 from tests.support.apps import DATABASES, module_app
 from tests.support.payloads import browser_event, webevent_body

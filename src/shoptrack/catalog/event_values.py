@@ -49,7 +49,6 @@ from shoptrack.catalog.store_ops import (
     SOURCE_PAGE,
     SOURCE_UPDATE,
     category_rows,
-    chunks,
     dumps,
     history_row,
     insert_categories,
@@ -57,11 +56,11 @@ from shoptrack.catalog.store_ops import (
     loads_dict,
     loads_list,
     lock_site,
-    now_ms,
     read_state,
     replace_links,
     search_text,
 )
+from shoptrack.store.sql import chunks, now_ms
 from shoptrack.store.tables import catalog_products, events
 
 P = catalog_products

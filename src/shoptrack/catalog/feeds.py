@@ -13,9 +13,10 @@ from sqlalchemy import Engine, and_, delete, func, select, update
 
 from shoptrack.catalog.schedule import parse_schedule
 from shoptrack.catalog.sources import is_url, local_path
-from shoptrack.catalog.store_ops import lock_site, now_ms, read_state
+from shoptrack.catalog.store_ops import lock_site, read_state
 from shoptrack.errors import Conflict, NotFound, Reason, ShoptrackError
 from shoptrack.events.model import iso_ms
+from shoptrack.store.sql import now_ms
 from shoptrack.store.tables import (
     catalog_feeds,
     catalog_imports,

@@ -32,7 +32,6 @@ from shoptrack.catalog.store_ops import (
     SOURCE_FEED,
     SOURCE_UPDATE,
     category_rows,
-    chunks,
     delete_generation,
     dumps,
     ensure_state,
@@ -47,6 +46,7 @@ from shoptrack.catalog.store_ops import (
     replace_links,
     search_text,
 )
+from shoptrack.store.sql import chunks
 from shoptrack.store.tables import (
     catalog_history,
     catalog_product_categories,

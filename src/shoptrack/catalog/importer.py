@@ -33,8 +33,9 @@ from shoptrack.catalog.fields import FeedItem, Problem, build_item
 from shoptrack.catalog.formats import FeedReader, deadline_after, open_items
 from shoptrack.catalog.report import ImportReport
 from shoptrack.catalog.sources import FetchOptions, NotModified, open_feed
-from shoptrack.catalog.store_ops import SOURCE_FEED, delete_generation, now_ms
+from shoptrack.catalog.store_ops import SOURCE_FEED, delete_generation
 from shoptrack.config import Settings
+from shoptrack.store.sql import now_ms
 from shoptrack.store.tables import catalog_history, catalog_product_categories, catalog_state
 from shoptrack.store.tables import events as events_table
 

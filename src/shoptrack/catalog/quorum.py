@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from shoptrack.catalog.store_ops import insert_for
+from shoptrack.store.sql import insert_for
 from shoptrack.store.tables import catalog_browser_reports
 
 R = catalog_browser_reports

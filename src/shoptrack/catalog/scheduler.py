@@ -22,8 +22,8 @@ from sqlalchemy import Engine
 
 from shoptrack.catalog.feeds import Feed, FeedRepository
 from shoptrack.catalog.importer import FeedImporter, ImportOutcome
-from shoptrack.catalog.store_ops import now_ms
 from shoptrack.config import Settings
+from shoptrack.store.sql import now_ms
 
 log = logging.getLogger(__name__)
 # Takes the due feeds of one site, to be imported in turn.

@@ -11,8 +11,8 @@ from shoptrack.catalog.feeds import Feed, FeedRepository, new_import_id
 from shoptrack.catalog.importer import FeedImporter, ImportOutcome
 from shoptrack.catalog.queries import CatalogQueries
 from shoptrack.catalog.scheduler import FeedScheduler
-from shoptrack.catalog.store_ops import now_ms
 from shoptrack.config import Settings
+from shoptrack.store.sql import now_ms
 
 
 class CatalogService:

@@ -8,19 +8,16 @@ transaction reads anything.
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, Table, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.dml import Insert
 
 from shoptrack.catalog.fields import category_id, category_nodes
+from shoptrack.store.sql import insert_for, now_ms, pg_site_lock
 from shoptrack.store.tables import (
     catalog_categories,
     catalog_history,
@@ -34,19 +31,7 @@ SOURCE_UPDATE = "update"
 SOURCE_PAGE = "page"  # a ProductPage sent with the API key
 SOURCE_BROWSER = "browser"  # a page view from /webevent: no key, anyone may send it
 PAGE_VIEW_SOURCES = (SOURCE_PAGE, SOURCE_BROWSER)  # what a visitor saw: an import replaces it
-# Keep IN lists well under every driver's parameter limit.
-CHUNK = 500
 DELETE_CHUNK = 20_000
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def insert_for(conn: Connection, table: Table) -> Any:
-    """The dialect's INSERT (with ``on_conflict_do_nothing`` / ``_do_update``)."""
-    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    return maker(table)
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -67,11 +52,6 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
 
 
-def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def ensure_state(conn: Connection, site_id: str) -> None:
     stmt: Insert = insert_for(conn, catalog_state).values(site_id=site_id, updated_at=now_ms())
     conn.execute(stmt.on_conflict_do_nothing(index_elements=["site_id"]))  # type: ignore[attr-defined]
@@ -81,9 +61,7 @@ def lock_site(conn: Connection, site_id: str) -> None:
     """Serialize the writers of one site's live catalogue until the transaction ends."""
     ensure_state(conn, site_id)
     if conn.dialect.name == "postgresql":
-        digest = hashlib.sha256(b"shoptrack-catalog\x00" + site_id.encode()).digest()
-        key = int.from_bytes(digest[:8], "big", signed=True)
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(key)s)", {"key": key})
+        pg_site_lock(conn, "shoptrack-catalog", site_id)
     else:
         conn.execute(
             update(catalog_state)

@@ -6,27 +6,20 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 
+from shoptrack.cli.options import DatabaseUrl, err, settings_for
 from shoptrack.config import Settings
 
 blocks_app = typer.Typer(help="Recommendation blocks and their A/B variants.", no_args_is_help=True)
-err = Console(stderr=True)
 
 Site = Annotated[str, typer.Option("--site", help="the site id")]
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url", help="sqlite:///path or postgresql://… (env SHOPTRACK_DATABASE_URL)"
-    ),
-]
 Json = Annotated[str | None, typer.Option(help="a JSON object")]
 
 
 def _engine(database_url: str | None) -> Any:
     from shoptrack.services import open_store
 
-    settings = Settings(database_url=database_url) if database_url else Settings()
+    settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     return engine
 

@@ -8,11 +8,11 @@ from typing import IO, Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 # Only light imports here: `shoptrack` builds every sub-app at start-up, and numpy/scipy
 # are loaded by the commands that need them.
+from shoptrack.cli.options import err
 from shoptrack.recommend.algorithms.registry import ALGORITHMS, BEST
 
 FORMAT_NAMES = "session-rec, diginetica, retailrocket"
@@ -20,7 +20,6 @@ FORMAT_NAMES = "session-rec, diginetica, retailrocket"
 evaluate_app = typer.Typer(
     help="Measure recommendation quality on real interaction logs.", no_args_is_help=True
 )
-err = Console(stderr=True)
 
 
 def _progress() -> Progress:

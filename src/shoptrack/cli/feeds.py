@@ -10,9 +10,7 @@ import signal
 import threading
 from typing import Annotated, Any
 
-import orjson
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -23,27 +21,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from shoptrack.config import Settings
+from shoptrack.cli.options import DatabaseUrl, echo_json, err, settings_for
 
 feeds_app = typer.Typer(help="Product feeds and the catalogue.", no_args_is_help=True)
-err = Console(stderr=True)
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="sqlite:///path or postgresql://user@host/db (env SHOPTRACK_DATABASE_URL)",
-        show_default=False,
-    ),
-]
-
-
-def _settings(database_url: str | None) -> Settings:
-    return Settings(database_url=database_url) if database_url else Settings()
-
-
-def _echo(value: Any) -> None:
-    typer.echo(orjson.dumps(value).decode())
 
 
 def report_table(record: dict[str, Any]) -> Table:
@@ -108,7 +88,7 @@ def feeds_add(
     from shoptrack.errors import ShoptrackError
     from shoptrack.services import open_store
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     try:
         feed = FeedRepository(engine, settings.feed_timezone).add(
@@ -119,7 +99,7 @@ def feeds_add(
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
-    _echo(feed.to_json())
+    echo_json(feed.to_json())
     warning = private_feed_warning(feed.url, settings.feed_allow_private_hosts)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
@@ -139,7 +119,7 @@ def feeds_import(
     from shoptrack.catalog.importer import Progress as ImportProgress
     from shoptrack.services import open_store
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     failed = False
     try:
@@ -168,7 +148,7 @@ def feeds_import(
                 outcome = importer.run(one, trigger="cli", force=force, progress=show)
             record = importer.feeds.get_import(site, outcome.import_id) or outcome.to_json()
             err.print(report_table(record))
-            _echo(outcome.to_json())
+            echo_json(outcome.to_json())
             failed = failed or outcome.status == STATUS_FAILED
     finally:
         engine.dispose()
@@ -186,7 +166,7 @@ def feeds_list(
     from shoptrack.catalog.feeds import FeedRepository
     from shoptrack.services import open_store
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     try:
         repo = FeedRepository(engine, settings.feed_timezone)
@@ -201,7 +181,7 @@ def feeds_list(
                     "products": report.get("products"),
                     "errors": (report.get("errors") or {}).get("count"),
                 }
-            _echo(out)
+            echo_json(out)
     finally:
         engine.dispose()
 
@@ -217,7 +197,7 @@ def feeds_report(
     from shoptrack.catalog.feeds import FeedRepository
     from shoptrack.services import open_store
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     try:
         repo = FeedRepository(engine, settings.feed_timezone)
@@ -226,7 +206,7 @@ def feeds_report(
                 continue
             for record in repo.imports(site, one.feed_id, last):
                 err.print(report_table(record))
-                _echo(record)
+                echo_json(record)
     finally:
         engine.dispose()
 
@@ -245,7 +225,7 @@ def feeds_delete(
     from shoptrack.errors import ShoptrackError
     from shoptrack.services import open_store
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     try:
         result = FeedRepository(engine, settings.feed_timezone).delete(site, feed_id, purge=purge)
@@ -254,7 +234,7 @@ def feeds_delete(
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
-    _echo(result)
+    echo_json(result)
 
 
 @feeds_app.command("worker")
@@ -263,7 +243,7 @@ def feeds_worker(database_url: DatabaseUrl = None) -> None:
     from shoptrack.catalog.scheduler import FeedScheduler
     from shoptrack.services import open_store
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -18,24 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shoptrack.config import Settings
+from shoptrack.cli.options import DatabaseUrl, err, settings_for
 
 keys_app = typer.Typer(help="Encryption keys of personal data.", no_args_is_help=True)
 contacts_app = typer.Typer(help="The sites' contacts.", no_args_is_help=True)
-err = Console(stderr=True)
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="sqlite:///path or postgresql://user@host/db (env SHOPTRACK_DATABASE_URL)",
-        show_default=False,
-    ),
-]
-
-
-def _settings(database_url: str | None) -> Settings:
-    return Settings(database_url=database_url) if database_url else Settings()
 
 
 @keys_app.command("rotate")
@@ -52,7 +38,7 @@ def keys_rotate(
     from shoptrack.identity.rotation import rotate
     from shoptrack.services import open_store
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     if settings.encryption_keys:
         err.print(
             "[red]error:[/red] keys come from SHOPTRACK_ENCRYPTION_KEYS; rotation rewrites the "
@@ -97,7 +83,7 @@ def keys_status(database_url: DatabaseUrl = None) -> None:
     from shoptrack.identity.rotation import key_usage
     from shoptrack.services import open_store
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     ring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
     engine, _, _ = open_store(settings)
     try:
@@ -134,7 +120,7 @@ def worker(
     from shoptrack.processing.builtin import build_runner
     from shoptrack.services import open_store
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     keyring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
     runner = build_runner(settings, engine, keyring)
@@ -189,7 +175,7 @@ def sites_configure(
         changes["default_region"] = None if default_region == "-" else default_region
     if auto_create_contacts is not None:
         changes["auto_create_contacts"] = auto_create_contacts
-    engine, _, _ = open_store(_settings(database_url))
+    engine, _, _ = open_store(settings_for(database_url))
     try:
         store = SiteSettings(engine)
         values = store.update(site_id, changes) if changes else store.get(site_id)
@@ -213,7 +199,7 @@ def contacts_list(
     from shoptrack.identity.crypto import Keyring
     from shoptrack.services import open_store
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     ring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
     engine, _, _ = open_store(settings)
     try:

@@ -8,15 +8,14 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 
 from shoptrack.cli.blocks import register as register_recommend_commands
 from shoptrack.cli.evaluate import evaluate_app
 from shoptrack.cli.feeds import feeds_app
 from shoptrack.cli.identity import register as register_identity_commands
+from shoptrack.cli.options import DatabaseUrl, err, settings_for
 from shoptrack.cli.processors import processors_app
 from shoptrack.cli.reports import reports_app
-from shoptrack.config import Settings
 
 app = typer.Typer(
     help="shoptrack: self-hosted e-commerce behaviour tracking.",
@@ -32,28 +31,11 @@ app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(reports_app, name="reports")
 app.add_typer(processors_app, name="processors")
 
-err = Console(stderr=True)
 
 # How `shoptrack serve` runs uvicorn (bench/ingest.py starts its empty handler with the same).
 # uvloop and httptools are picked automatically (uvicorn[standard]); no access log: the
 # collector's hot path should not write a line per request.
 UVICORN_OPTIONS: dict[str, Any] = {"access_log": False, "server_header": False}
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="sqlite:///path or postgresql://user@host/db (env SHOPTRACK_DATABASE_URL)",
-        show_default=False,
-    ),
-]
-
-
-def _settings(database_url: str | None = None, **overrides: object) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if database_url:
-        values["database_url"] = database_url
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -69,7 +51,7 @@ def serve(
     from shoptrack.processing.supervisor import WorkerProcess
     from shoptrack.web.app import create_app
 
-    settings = _settings(database_url, host=host, port=port)
+    settings = settings_for(database_url, host=host, port=port)
     from shoptrack.services import open_store
 
     engine, _, _ = open_store(settings)
@@ -136,7 +118,7 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     """Apply database migrations and exit."""
     from shoptrack.services import open_store
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     engine.dispose()
     err.print(f"schema up to date ({_redact(settings.database_url)})")
@@ -155,7 +137,7 @@ def sites_create(
     from shoptrack.errors import ShoptrackError
     from shoptrack.services import open_store
 
-    engine, _, repo = open_store(_settings(database_url))
+    engine, _, repo = open_store(settings_for(database_url))
     try:
         site, key = repo.create(name, site_id)
     except ShoptrackError as exc:
@@ -173,7 +155,7 @@ def sites_list(database_url: DatabaseUrl = None) -> None:
     from shoptrack.events.model import iso_ms
     from shoptrack.services import open_store
 
-    engine, _, repo = open_store(_settings(database_url))
+    engine, _, repo = open_store(settings_for(database_url))
     try:
         for site in repo.list():
             typer.echo(
@@ -200,7 +182,7 @@ def events_tail(
     """Print events as they are stored, one canonical JSON line each (Ctrl-C to stop)."""
     from shoptrack.services import open_store
 
-    engine, event_log, _ = open_store(_settings(database_url))
+    engine, event_log, _ = open_store(settings_for(database_url))
     try:
         cursor = event_log.last_seq()
         if last > 0:

@@ -7,7 +7,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from shoptrack.config import Settings
+from shoptrack.cli.options import DatabaseUrl, settings_for
 from shoptrack.identity.crypto import Keyring
 from shoptrack.processing.builtin import build_runner
 from shoptrack.services import open_store
@@ -15,15 +15,7 @@ from shoptrack.store import failures_repo
 
 processors_app = typer.Typer(help="The log's processors and their failures.", no_args_is_help=True)
 
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", help="env SHOPTRACK_DATABASE_URL", show_default=False),
-]
 SiteOption = Annotated[str | None, typer.Option("--site", help="only this site's failures")]
-
-
-def _settings(database_url: str | None) -> Settings:
-    return Settings(database_url=database_url) if database_url else Settings()
 
 
 @processors_app.command("failures")
@@ -44,7 +36,7 @@ def failures_command(
         statuses = (status,)
     else:
         raise typer.BadParameter(f"{status!r} is not a status", param_hint="--status")
-    engine, _, _ = open_store(_settings(database_url))
+    engine, _, _ = open_store(settings_for(database_url))
     try:
         before: int | None = None
         while True:
@@ -73,7 +65,7 @@ def replay_command(
 
     A processor of this version runs them now; others' stay `retrying` for their worker.
     """
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     try:
         runner = build_runner(

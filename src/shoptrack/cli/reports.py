@@ -1,61 +1,24 @@
-"""Rebuilding the reports from the event log, and the ``shoptrack reports …`` CLI."""
+"""``shoptrack reports …``: recompute the block reports from the event log."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import orjson
 import typer
-from sqlalchemy import Engine
 
-from shoptrack.config import Settings
-from shoptrack.processing.runner import ProcessorRunner, advance_cursor, claim_cursor
-from shoptrack.reports.attribution import NAME, ReportsProcessor
-from shoptrack.reports.state import reset
-from shoptrack.store.failures_repo import forget_failures
+from shoptrack.cli.options import DatabaseUrl, echo_json, settings_for
+from shoptrack.processing.rebuild import rebuild
+from shoptrack.reports.attribution import NAME
+from shoptrack.services import open_store
 
 reports_app = typer.Typer(help="Recommendation reports.", no_args_is_help=True)
 
 
-def rebuild(engine: Engine, settings: Settings, timeout_s: float = 3600.0) -> None:
-    """Empty the report tables, move the ``reports`` cursor to the start and replay the log.
-
-    The reset holds the cursor's lock, so a worker running meanwhile either finished its batch
-    before (and the batch is replayed) or starts after, from the beginning; it then shares the
-    replay with this call.
-    """
-    with engine.begin() as conn:
-        claim_cursor(conn, NAME)
-        reset(conn)
-        # Replayed with the rest of the log: a retry on top would count them twice.
-        forget_failures(conn, NAME)
-        advance_cursor(conn, NAME, 0)
-    runner = ProcessorRunner(
-        engine,
-        [ReportsProcessor(settings.attribution_window_days, settings.include_bots)],
-        batch_size=max(settings.processor_batch_size, 2000),
-        gap_wait_s=settings.processor_gap_wait_s,
-        max_attempts=settings.processor_max_attempts,
-        retry_backoff_s=settings.processor_retry_backoff_s,
-    )
-    # Holes in seq are waited for as the worker would: a live log may still fill them.
-    runner.drain(timeout_s=timeout_s, gap_wait_s=None)
-
-
 @reports_app.command("rebuild")
-def rebuild_command(
-    database_url: Annotated[
-        str | None,
-        typer.Option("--database-url", help="env SHOPTRACK_DATABASE_URL", show_default=False),
-    ] = None,
-) -> None:
+def rebuild_command(database_url: DatabaseUrl = None) -> None:
     """Recompute every report from the whole event log (after changing the attribution window)."""
-    from shoptrack.services import open_store
-
-    settings = Settings(database_url=database_url) if database_url else Settings()
+    settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     try:
         rebuild(engine, settings)
     finally:
         engine.dispose()
-    typer.echo(orjson.dumps({"rebuilt": NAME}).decode())
+    echo_json({"rebuilt": NAME})

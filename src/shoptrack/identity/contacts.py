@@ -25,7 +25,6 @@ from shoptrack.identity.resolve import WorkingSet
 from shoptrack.identity.store import (
     BIDX_COLUMNS,
     ContactRecord,
-    chunks,
     load_by_index,
     lock_site,
     merged_ids,
@@ -35,6 +34,7 @@ from shoptrack.identity.store import (
     visitors_of,
 )
 from shoptrack.store.site_settings import read_settings
+from shoptrack.store.sql import chunks
 from shoptrack.store.tables import audit_log, contact_visitors, contacts, events, pending_identities
 
 # The API's field order in answers.

@@ -32,13 +32,13 @@ from shoptrack.errors import NotFound
 from shoptrack.identity.crypto import INDEX_KINDS, PURPOSE_REJECTED_BODY, Keyring
 from shoptrack.identity.store import (
     BIDX_COLUMNS,
-    chunks,
     lock_site,
     merged_ids,
     resolve_contact,
     visitors_of,
     write_audit,
 )
+from shoptrack.store.sql import chunks
 from shoptrack.store.tables import (
     contact_merges,
     contact_visitors,

@@ -25,16 +25,15 @@ from shoptrack.identity.normalize import ContactPatch
 from shoptrack.identity.store import (
     BIDX_COLUMNS,
     ContactRecord,
-    chunks,
     contact_values,
     load_by_index,
     move_links,
     new_contact_id,
-    now_ms,
     record_merge,
     resolve_contact,
     upsert_links,
 )
+from shoptrack.store.sql import chunks, now_ms
 from shoptrack.store.tables import contacts, pending_identities
 
 

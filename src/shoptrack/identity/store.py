@@ -8,19 +8,18 @@ database's write lock, taken before the first read so the transaction's snapshot
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, or_, select, text, update
+from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shoptrack.identity.crypto import INDEX_KINDS, Keyring, purpose_contact
+from shoptrack.store.sql import chunks, now_ms, pg_site_lock
 from shoptrack.store.tables import (
     audit_log,
     contact_merges,
@@ -30,12 +29,6 @@ from shoptrack.store.tables import (
 )
 
 BIDX_COLUMNS = {"externalCustomerId": "external_bidx", "email": "email_bidx", "phone": "phone_bidx"}
-# Keep IN lists well under every driver's parameter limit.
-CHUNK = 500
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def new_contact_id() -> str:
@@ -45,9 +38,7 @@ def new_contact_id() -> str:
 def lock_site(conn: Connection, site_id: str) -> None:
     """Serialize writers of one site's contacts until the transaction ends."""
     if conn.dialect.name == "postgresql":
-        digest = hashlib.sha256(b"shoptrack-contacts\x00" + site_id.encode()).digest()
-        key = int.from_bytes(digest[:8], "big", signed=True)
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        pg_site_lock(conn, "shoptrack-contacts", site_id)
     else:
         take_sqlite_write_lock(conn)
 
@@ -59,11 +50,6 @@ def take_sqlite_write_lock(conn: Connection) -> None:
         .where(processor_cursors.c.name == "")
         .values(position=processor_cursors.c.position)
     )
-
-
-def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 @dataclass(slots=True, eq=False)

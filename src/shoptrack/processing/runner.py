@@ -36,13 +36,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shoptrack.store import failures_repo
 from shoptrack.store.db import WriteTurn
 from shoptrack.store.failures_repo import Failure, backoff_s, failure_reason
+from shoptrack.store.sql import insert_for, now_ms
 from shoptrack.store.tables import events, processor_cursors
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ def claim_cursor(conn: Connection, name: str) -> int | None:
     """Lock the processor's cursor for this transaction; None when another worker holds it."""
     stmt = select(processor_cursors.c.position).where(processor_cursors.c.name == name)
     create = (
-        (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(processor_cursors)
+        insert_for(conn, processor_cursors)
         .values(name=name, position=0, updated_at=0)
         .on_conflict_do_nothing(index_elements=["name"])
     )
@@ -88,10 +87,6 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError | InterfaceError | TimeoutError):
         return True  # connection refused or lost, lock or statement timeout, no write turn
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def advance_cursor(conn: Connection, name: str, position: int) -> None:
@@ -159,7 +154,7 @@ class ProcessorRunner:
             # A read-only look first: an idle processor must not take SQLite's write lock.
             position = cursor_position(conn, processor.name)
             last = int(conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one())
-            if last <= position and not failures_repo.has_due(conn, processor.name, _now_ms()):
+            if last <= position and not failures_repo.has_due(conn, processor.name, now_ms()):
                 return StepResult()
         wait = self.gap_wait_s if gap_wait is None else gap_wait
         failed: list[Failure] = []
@@ -237,18 +232,18 @@ class ProcessorRunner:
             processor.name,
             seq,
             failure_reason(error),
-            _now_ms(),
+            now_ms(),
             self.max_attempts,
             self.retry_backoff_s,
         )
 
     def _retry_due(self, conn: Connection, processor: Processor, failed: list[Failure]) -> int:
         """Failed events whose next attempt is due, each alone; how many were tried."""
-        seqs = failures_repo.due_seqs(conn, processor.name, _now_ms(), self.batch_size)
+        seqs = failures_repo.due_seqs(conn, processor.name, now_ms(), self.batch_size)
         for seq in seqs:
             error = self._attempt(conn, processor, seq - 1, seq)
             if error is None:
-                failures_repo.mark_resolved(conn, processor.name, seq, _now_ms())
+                failures_repo.mark_resolved(conn, processor.name, seq, now_ms())
             else:
                 failed.append(self._record(conn, processor, seq, error))
         return len(seqs)
@@ -299,7 +294,7 @@ class ProcessorRunner:
         that runs them. Returns the replayed failures as they stand afterwards.
         """
         with self._write_turn(), self.engine.begin() as conn:
-            ids = failures_repo.requeue_skipped(conn, _now_ms(), site_id, processor)
+            ids = failures_repo.requeue_skipped(conn, now_ms(), site_id, processor)
         if not ids:
             return []
         deadline = time.monotonic() + 30.0

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +48,7 @@ from shoptrack.recommend.block_rules import (
     check_variant,
     invalid,
 )
+from shoptrack.store.sql import now_ms
 from shoptrack.store.tables import rec_block_changes, rec_blocks, rec_variants
 
 __all__ = [
@@ -58,10 +58,6 @@ __all__ = [
 ]  # fmt: skip
 
 _VARIANT_ID = re.compile(r"^r(\d{1,9})v(\d{1,9})$")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def parse_variant_id(text: str) -> tuple[int, int] | None:

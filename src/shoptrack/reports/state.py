@@ -11,15 +11,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import Connection, Table, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, select, tuple_
 
 from shoptrack.reports.ids import BlockRef, parse_container
+from shoptrack.store.sql import chunks, insert_for
 from shoptrack.store.tables import report_block_daily, report_click_sessions, report_clicks
 
 COUNTERS = (
@@ -36,11 +34,6 @@ COUNTERS = (
 _CHUNK = 400
 T = TypeVar("T")
 VisitorSession = tuple[str, str]
-
-
-def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 @dataclass
@@ -90,10 +83,6 @@ class SiteState:
             self.session_blocks[(key[0], key[1])].add(ref)
 
 
-def _insert(conn: Connection, table: Table) -> Any:
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
-
-
 def load(
     conn: Connection, site_id: str, visitors: list[str], sessions: list[VisitorSession]
 ) -> SiteState:
@@ -140,7 +129,7 @@ def write(
             }
             for (day, block_id, variant_id), c in sorted(counts.items())
         ]
-        stmt = _insert(conn, D)
+        stmt = insert_for(conn, D)
         stmt = stmt.on_conflict_do_update(
             index_elements=["site_id", "day", "block_id", "variant_id"],
             set_={name: D.c[name] + stmt.excluded[name] for name in COUNTERS},
@@ -163,7 +152,7 @@ def write(
             for (visitor_id, product_key) in sorted(state.dirty_clicks)
             for c in (state.clicks[(visitor_id, product_key)],)
         ]
-        stmt = _insert(conn, report_clicks)
+        stmt = insert_for(conn, report_clicks)
         stmt = stmt.on_conflict_do_update(
             index_elements=["site_id", "visitor_id", "product_key"],
             set_={
@@ -193,7 +182,7 @@ def write(
             for key in sorted(state.dirty_sessions)
             for (visitor_id, session_id, container_type) in (key,)
         ]
-        stmt = _insert(conn, report_click_sessions)
+        stmt = insert_for(conn, report_click_sessions)
         stmt = stmt.on_conflict_do_update(
             index_elements=["site_id", "visitor_id", "session_id", "container_type"],
             set_={"last_url": stmt.excluded.last_url, "at": stmt.excluded.at},
