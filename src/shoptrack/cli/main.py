@@ -236,9 +236,9 @@ def _redact(url: str) -> str:
     return make_url(normalize_url(url)).render_as_string(hide_password=True)
 
 
-# keys rotate|status, worker, sites configure (identity/commands.py)
+# keys rotate|status, worker, sites configure (cli/identity.py)
 register_identity_commands(app, sites_app)
-# blocks create|list|show|update|add-variant|set-status, train (recommend/commands.py)
+# blocks create|list|show|update|add-variant|set-status, train (cli/blocks.py)
 register_recommend_commands(app)
 
 

@@ -4,8 +4,9 @@ Requests hand their rows to :meth:`GroupCommitWriter.submit` and wait. One write
 everything pending, commits it in a single transaction on a dedicated thread, then wakes all
 the requests in that group. While a commit runs, new requests queue up for the next one, so
 the batch size follows the load by itself; ``commit_interval`` adds a short wait to gather a
-larger group when the writer was idle. A failed commit fails every request of its group (the
-client retries; nothing was acknowledged), never only some of them.
+larger group when the writer was idle. When a group's commit fails, each request of it is
+committed again on its own: a row the store refuses fails only the request that sent it (503,
+nothing of it acknowledged; the client retries), never its neighbours.
 """
 
 from __future__ import annotations

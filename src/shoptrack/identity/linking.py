@@ -1,6 +1,6 @@
 """The identity processor: links visitors to contacts from the identity events carry.
 
-It follows the event log (``worker.ProcessorRunner``), decrypts each identified event's
+It follows the event log (``processing.runner.ProcessorRunner``), decrypts each identified event's
 ``identity_enc`` and, per site, matches it against the contacts (``resolve.WorkingSet``):
 
 * a match links the event's visitor (cookie ``sc``) to that contact; the visitor's earlier,

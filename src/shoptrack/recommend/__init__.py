@@ -1,14 +1,14 @@
-"""Recommendation algorithms as pure functions over arrays, and the proof of their quality.
+"""Recommendations: pure algorithms, their training into stored models, serving, blocks.
 
-* :mod:`.data` — item index ↔ product key, sessions in CSR form, loaders, the time split;
-* :mod:`.base` — the ``fit`` / ``recommend(prefix, k, exclude=…)`` contract, the tie rule
-  (global popularity, then item index) and the popular fallback every algorithm shares;
-* :mod:`.popular`, :mod:`.rules`, :mod:`.knn`, :mod:`.hybrid` — the algorithms;
-* :mod:`.registry` — algorithms by name with their tuned parameters; :mod:`.tuning` — how
-  those were chosen (validation days from the end of the training data);
-* :mod:`.evaluation` — the next-item protocol (session-rec's), :mod:`.baskets` — next basket;
-* :mod:`.cli` — ``shoptrack evaluate sessions|baskets``.
+* :mod:`.algorithms` — the algorithms as pure functions over item-index arrays (numpy/scipy;
+  no store), the registry of tuned parameters;
+* :mod:`.research` — offline evaluation on real logs (next item, next basket) and tuning;
+* :mod:`.training`, :mod:`.model`, :mod:`.snapshot_codec`, :mod:`.scheduler` — fitting the
+  algorithms on a site's event log and storing the result; folding new events in between;
+* :mod:`.serving`, :mod:`.state`, :mod:`.strategies`, :mod:`.catalog_view` — the in-memory,
+  read-only serving path;
+* :mod:`.blocks`, :mod:`.block_rules` — blocks, their A/B variants and change history.
 
-The worker fits; serving only calls ``recommend`` on a fitted model (or reads what a job
-wrote from it): nothing here touches the database.
+HTTP and CLI live at the edges (``shoptrack.web.recs``, ``web.api.blocks``, ``cli.blocks``,
+``cli.evaluate``).
 """

@@ -2,8 +2,8 @@
 
 :func:`ranked` answers a list of row arrays, best first; serving takes from them in order
 through the filters and always ends with the site's overall order, so a block is never empty
-while the catalogue has a product that passes the filters. The fallbacks follow the issue:
-an unknown product falls back to its category's popular products, then to popular ones; a
+while the catalogue has a product that passes the filters. The fallbacks, in order: an
+unknown product falls back to its category's popular products, then to popular ones; a
 first-time visitor's personal block to popular products; a new shop (no events) to the
 catalogue's newest products.
 """

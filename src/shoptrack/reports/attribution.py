@@ -1,6 +1,6 @@
 """The ``reports`` processor: daily counts per site, block and variant from the event log.
 
-It follows the log like every processor (``worker.ProcessorRunner``: one transaction per
+It follows the log like every processor (``processing.runner.ProcessorRunner``: one transaction per
 batch, cursor ``reports`` in ``processor_cursors``) and adds each batch's counts to
 ``report_block_daily`` (UTC day of the event's ``occurred_at``). What it counts:
 
@@ -50,7 +50,7 @@ from sqlalchemy import Connection, select
 from shoptrack.events.location import location_from_url
 from shoptrack.events.traffic import is_bot_event
 from shoptrack.reports.ids import BlockRef, parse_container
-from shoptrack.reports.state import Click, Counts, SiteState, load, write
+from shoptrack.reports.state import Click, Counts, AttributionState, load, write
 from shoptrack.store.tables import events
 
 NAME = "reports"
@@ -193,7 +193,7 @@ class ReportsProcessor:
 
     def _click(
         self,
-        state: SiteState,
+        state: AttributionState,
         row: Row,
         ref: BlockRef,
         products: list[dict[str, Any]],
@@ -216,7 +216,7 @@ class ReportsProcessor:
         for product_key in self._keys(products):
             self._reach(state, row, product_key, ref)
 
-    def _reach(self, state: SiteState, row: Row, product_key: str, ref: BlockRef) -> Click:
+    def _reach(self, state: AttributionState, row: Row, product_key: str, ref: BlockRef) -> Click:
         """Record that the visitor reached the product from the block now."""
         assert row.visitor_id is not None
         ckey = (row.visitor_id, product_key)
@@ -228,7 +228,7 @@ class ReportsProcessor:
         state.dirty_clicks.add(ckey)
         return known
 
-    def _cart(self, state: SiteState, row: Row, products: list[dict[str, Any]]) -> list[BlockRef]:
+    def _cart(self, state: AttributionState, row: Row, products: list[dict[str, Any]]) -> list[BlockRef]:
         """The blocks that get an add-to-cart from this cart (each click counts once)."""
         assert row.visitor_id is not None
         carted: list[BlockRef] = []
@@ -246,7 +246,7 @@ class ReportsProcessor:
                 carted.append(click.block)
         return carted
 
-    def _active(self, state: SiteState, row: Row, product_key: str) -> Click | None:
+    def _active(self, state: AttributionState, row: Row, product_key: str) -> Click | None:
         """The visitor's click on this product, when it is within the attribution window."""
         if not self.window_ms or row.visitor_id is None:
             return None
@@ -259,7 +259,7 @@ class ReportsProcessor:
         return click
 
     def _purchase(
-        self, state: SiteState, row: Row, products: list[dict[str, Any]]
+        self, state: AttributionState, row: Row, products: list[dict[str, Any]]
     ) -> dict[BlockRef, Credit]:
         """The blocks this purchase counts for: the lines credited to each, and the assists.
 
@@ -288,7 +288,7 @@ class ReportsProcessor:
         return credits
 
     @staticmethod
-    def _session_blocks(state: SiteState, row: Row) -> set[BlockRef]:
+    def _session_blocks(state: AttributionState, row: Row) -> set[BlockRef]:
         """The blocks the order's session came through, or its tags and location name."""
         refs = set(state.session_blocks.get((row.visitor_id or "", row.session_id or ""), ()))
         named = [row.data.get("location")]

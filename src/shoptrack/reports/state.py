@@ -59,7 +59,7 @@ class Click:
 
 
 @dataclass
-class SiteState:
+class AttributionState:
     """One site's attribution state for the visitors of a batch, loaded once, written once."""
 
     clicks: dict[tuple[str, str], Click] = field(default_factory=dict)
@@ -85,9 +85,9 @@ class SiteState:
 
 def load(
     conn: Connection, site_id: str, visitors: list[str], sessions: list[VisitorSession]
-) -> SiteState:
+) -> AttributionState:
     """The state of these visitors' clicks and of these visitor sessions."""
-    state = SiteState()
+    state = AttributionState()
     C = report_clicks
     for part in chunks(visitors):
         stmt = select(C).where(C.c.site_id == site_id, C.c.visitor_id.in_(part))
@@ -114,7 +114,7 @@ def load(
 def write(
     conn: Connection,
     site_id: str,
-    state: SiteState,
+    state: AttributionState,
     counts: dict[tuple[str, str, str], Counts],
 ) -> None:
     if counts:

@@ -364,7 +364,7 @@ catalog_browser_reports = Table(
 )
 
 # --- recommendation reports (migration 0005): derived from the event log by the reports
-# processor (``reports/processor.py``); ``shoptrack reports rebuild`` recomputes them. --------
+# processor (``reports/attribution.py``); ``shoptrack reports rebuild`` recomputes them. --------
 # One row per site, UTC day, block and variant; CTR, conversion and AOV are computed when read.
 report_block_daily = Table(
     "report_block_daily",

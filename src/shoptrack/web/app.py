@@ -39,7 +39,7 @@ class ShoptrackApp(FastAPI):
     """FastAPI, with the ingestion endpoints served ahead of its middleware stack.
 
     Ingestion is the hot path: a collector request dispatched here costs a fraction of one that
-    goes through FastAPI's middlewares and router (see collector/routes.py). Everything else,
+    goes through FastAPI's middlewares and router (see web/ingest.py). Everything else,
     lifespan included, is FastAPI's. Mind that a middleware added with ``add_middleware`` does
     not see the ingestion paths: what they need (CORS, limits, errors) they do themselves.
     """

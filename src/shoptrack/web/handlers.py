@@ -3,7 +3,7 @@
 Our own errors (:class:`ShoptrackError`), FastAPI's request validation (400 naming the field,
 never 422), Starlette's routing refusals (404 unknown path, 405 wrong method) and anything
 unexpected (500) all answer ``{"error": {"code", "message", "field"}}``. The ingestion paths
-answer alike on their own (collector/routes.py); the public ``/recs`` handlers keep their
+answer alike on their own (web/ingest.py); the public ``/recs`` handlers keep their
 ``{"error": "<string>"}`` for the tracker's callback, as they build their answers themselves.
 """
 
