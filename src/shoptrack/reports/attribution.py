@@ -50,7 +50,7 @@ from sqlalchemy import Connection, select
 from shoptrack.events.location import location_from_url
 from shoptrack.events.traffic import is_bot_event
 from shoptrack.reports.ids import BlockRef, parse_container
-from shoptrack.reports.state import Click, Counts, AttributionState, load, write
+from shoptrack.reports.state import AttributionState, Click, Counts, load, write
 from shoptrack.store.tables import events
 
 NAME = "reports"
@@ -228,7 +228,9 @@ class ReportsProcessor:
         state.dirty_clicks.add(ckey)
         return known
 
-    def _cart(self, state: AttributionState, row: Row, products: list[dict[str, Any]]) -> list[BlockRef]:
+    def _cart(
+        self, state: AttributionState, row: Row, products: list[dict[str, Any]]
+    ) -> list[BlockRef]:
         """The blocks that get an add-to-cart from this cart (each click counts once)."""
         assert row.visitor_id is not None
         carted: list[BlockRef] = []
