@@ -14,13 +14,13 @@ from sqlalchemy import select
 from shoptrack.collector.enrich import (
     Sessionizer,
     describe_user_agent,
-    location_from_url,
     scrub_text,
     scrub_url,
     truncate_ip,
     trusted_time,
 )
 from shoptrack.config import Settings
+from shoptrack.events.location import location_from_url
 from shoptrack.store.tables import events
 from shoptrack.web.app import create_app
 from tests.support.payloads import browser_event, webevent_body
