@@ -144,7 +144,7 @@ def test_an_order_its_tags_name_is_assisted_not_credited(shop: Shop) -> None:
     shop.purchase([("c", 5.0, 1)], T0 + DAY, tags={"block_id": ["1_r119v224"]}, visitor="v2")
     totals = shop.totals()
     tagged = totals["r119v224"]
-    assert tagged["block_id"] == 119 and tagged["variant_id"] == "224"
+    assert tagged["block_id"] == 119 and tagged["variant_id"] == "r119v224"
     assert (tagged["purchases"], tagged["items"], tagged["revenue"]) == (0, 0, 0)
     assert tagged["aov"] is None
     assert tagged["assisted_purchases"] == 2

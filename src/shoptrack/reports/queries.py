@@ -89,7 +89,9 @@ def block_report(
                 {
                     "day": r.day,
                     "block_id": int(r.block_id),
-                    "variant_id": r.variant_id,
+                    # The variant's id as blocks and /recs name it (``r12v34``); ``variant``
+                    # is the same id, kept for clients that read it by that name.
+                    "variant_id": variant_name(BlockRef(r.block_id, r.variant_id)),
                     "variant": variant_name(BlockRef(r.block_id, r.variant_id)),
                     **_shape(r._mapping),
                 }
@@ -100,7 +102,9 @@ def block_report(
             with_rates(
                 {
                     "block_id": int(r.block_id),
-                    "variant_id": r.variant_id,
+                    # The variant's id as blocks and /recs name it (``r12v34``); ``variant``
+                    # is the same id, kept for clients that read it by that name.
+                    "variant_id": variant_name(BlockRef(r.block_id, r.variant_id)),
                     "variant": variant_name(BlockRef(r.block_id, r.variant_id)),
                     **_shape(r._mapping),
                 }
@@ -118,5 +122,7 @@ def block_report(
     }
 
 
-def _id_key(value: str) -> tuple[int, str]:
-    return (int(value), "") if value.isdigit() else (2**63, value)
+def _id_key(variant: str) -> tuple[int, str]:
+    """``r12v34`` sorts by its variant number; any other id after the numbered ones."""
+    number = variant.rpartition("v")[2]
+    return (int(number), "") if number.isdigit() else (2**63, variant)

@@ -19,6 +19,7 @@ from shoptrack.config import Settings, get_settings
 from shoptrack.processing.runner import run_in_background
 from shoptrack.services import Services
 from shoptrack.web.api.blocks import contact_router as contact_recs_router
+from shoptrack.web.api.blocks import router as blocks_router
 from shoptrack.web.api.catalog import router as catalog_router
 from shoptrack.web.api.contacts import router as contacts_router
 from shoptrack.web.api.events import router as events_router
@@ -30,7 +31,7 @@ from shoptrack.web.index import HEALTH_PATH
 from shoptrack.web.index import router as index_router
 from shoptrack.web.ingest import IngestionEndpoints
 from shoptrack.web.openapi import refine
-from shoptrack.web.recs import install as install_recommendations
+from shoptrack.web.recs import recommendation_routes
 from shoptrack.web.responses import json_response
 from shoptrack.web.scripts import tracker_routes
 
@@ -103,7 +104,8 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
     app.include_router(contact_recs_router)
     app.include_router(contacts_router)
     app.include_router(catalog_router)
-    install_recommendations(app, settings)  # {recs_path}/… and /api/v1/blocks
+    app.router.routes.extend(recommendation_routes(settings.recs_path))
+    app.include_router(blocks_router)
     app.include_router(reports_router)
     app.include_router(processor_failures_router)
 

@@ -20,6 +20,8 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from shoptrack.config import Settings
+from shoptrack.services import open_store
+from shoptrack.web.app import create_app
 
 DEMO_SITE_ID = "demo"
 DEMO_DATABASE_URL = "sqlite:///./shoptrack-demo.db"
@@ -230,8 +232,6 @@ def demo_routes(settings: Settings, site_id: str = DEMO_SITE_ID) -> list[Route]:
 
 def ensure_demo_site(settings: Settings, site_id: str = DEMO_SITE_ID) -> str | None:
     """Create the demo site when it does not exist; returns its new API key, or None."""
-    from shoptrack.services import open_store
-
     engine, _, repo = open_store(settings)
     try:
         if repo.get(site_id) is not None:
@@ -275,8 +275,6 @@ def bind(host: str, port: int) -> socket.socket:
 
 def run_demo(settings: Settings, site_id: str = DEMO_SITE_ID) -> None:
     """Create the demo site if needed and serve the app with the demo pages added."""
-    from shoptrack.web.app import create_app
-
     err = Console(stderr=True, soft_wrap=True)  # commands printed whole, to copy
     try:
         sock = bind(settings.host, settings.port)

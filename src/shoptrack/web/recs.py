@@ -1,4 +1,4 @@
-"""The public recommendation endpoints (plain Starlette, CORS open) and :func:`install`.
+"""The public recommendation endpoints (plain Starlette, CORS open).
 
 * ``GET {recs_path}/{site_id}?variant=r12v34&visitor=&product=&products=a,b&category=
   &all_fields=1&filters=<JSON>&limit=N`` → ``{"products": [...]}``; an unknown variant
@@ -17,13 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shoptrack.config import Settings
 from shoptrack.errors import ShoptrackError
 from shoptrack.recommend.blocks import PAGE_TYPES, check_filters
 from shoptrack.recommend.serving import RecommendationService, VariantNotFound
@@ -148,11 +146,3 @@ def recommendation_routes(path: str) -> list[Route]:
         Route(f"{base}/{{site_id}}", recommendations, methods=["GET"]),
         Route(f"{base}/{{site_id}}", preflight, methods=["OPTIONS"]),
     ]
-
-
-def install(app: FastAPI, settings: Settings) -> None:
-    """Everything recommendations add to the app: the public routes and ``/api/v1/blocks``."""
-    from shoptrack.web.api.blocks import router
-
-    app.router.routes.extend(recommendation_routes(settings.recs_path))
-    app.include_router(router)
