@@ -202,3 +202,23 @@ def test_product_update_with_the_key_still_applies_at_once(shop: Shop) -> None:
     assert "a" not in shown(shop, variant)
     # Without the key the same body is refused, whatever it says.
     assert shop.client.post("/api/v2", content=orjson.dumps(update)).status_code == 401
+
+
+def test_a_page_view_sent_to_the_rest_api_counts_as_one_report_too(shop: Shop) -> None:
+    # /api/v2 takes a ProductPage without a key: it is one visitor's page view, not the truth.
+    variant = feed_shop(shop)
+    page = {
+        "GeneralInfo": {
+            "eventName": "ProductPage",
+            "siteId": shop.site_id,
+            "datetime": int(time.time() * 1000),
+            "cookies": {"sc": "forger"},
+        },
+        "ProductPage": {"productKey": "a", "price": "0.01", "isInStock": 0},
+    }
+    for headers in ({}, shop.auth):
+        response = shop.client.post("/api/v2", content=orjson.dumps(page), headers=headers)
+        assert response.status_code == 200, response.text
+    process(shop)
+    assert state(shop, "a")[:2] == (10.0, True)
+    assert "a" in shown(shop, variant)

@@ -23,10 +23,16 @@ def test_update_values_win_until_an_import_changes_them_page_values_do_not(
     feed = catalog.file_feed(rss(product("A", price="10 USD"), product("B")))
     assert catalog.run(feed).status == "ok"
 
-    # A ProductPage sent with the API key (REST) applies at once; one for a product nobody
-    # knows fills it in.
-    log_event(engine, site, "ProductPage", [{"key": "A", "price": 9.0, "in_stock": False}])
+    # A ProductPage sent to the REST API (no key needed) is one visitor's report: alone it
+    # changes nothing known; three visitors agreeing (the default quorum) do. One for a
+    # product nobody knows fills it in.
+    seen = [{"key": "A", "price": 9.0, "in_stock": False}]
+    log_event(engine, site, "ProductPage", seen, visitor="r1")
     log_event(engine, site, "ProductPage", [{"key": "ghost", "price": 1.0, "in_stock": True}])
+    catalog.runner.drain()
+    assert catalog.product("A")["price"] == 10
+    for visitor in ("r2", "r3"):
+        log_event(engine, site, "ProductPage", seen, visitor=visitor)
     catalog.runner.drain()
     a = catalog.product("A")
     assert (a["price"], a["price_source"], a["in_stock"], a["stock_source"]) == (

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from shoptrack.processing.runner import ProcessorRunner, cursor_position
+from shoptrack.store.failures_repo import failure_reason
 from tests.support.failing import (
     SECRET,
     MarkerProcessor,
@@ -170,3 +171,14 @@ def test_a_replay_for_another_process_waits_for_its_worker(marked: Engine) -> No
     [failure] = failure_rows(engine)
     assert (failure["status"], failure["attempts"]) == ("resolved", 1)
     assert seen_seqs(engine) == seqs
+
+
+def test_a_reason_never_keeps_a_quoted_value() -> None:
+    # Messages quote what they choke on; a reason is stored, listed and logged, so none may.
+    for exc in (
+        ValueError(f"invalid literal for int() with base 10: '{SECRET}'"),
+        KeyError(SECRET),
+        RuntimeError(f'invalid input syntax for type integer: "{SECRET}"'),
+    ):
+        reason = failure_reason(exc)
+        assert SECRET not in reason and reason.startswith(type(exc).__name__), reason

@@ -4,11 +4,10 @@ Feeds and ``ProductUpdate`` are the truth; page views are what one visitor saw.
 
 * ``ProductUpdate`` (server-side, needs the API key) sets any field of a product and creates
   products the feed does not have.
-* ``ProductPage`` sent with the API key (``/api/v2``, source ``page``) sets the price and
-  stock of a product at once.
-* ``ProductPage`` from the browser (``/webevent``, anyone may post it; source ``browser``)
-  changes a known product's price or stock only when enough distinct non-bot visitors agree
-  (``catalog/quorum.py``). Bot events are ignored.
+* A ``ProductPage`` — from the browser (``/webevent``, source ``browser``) or the REST API
+  (``/api/v2``, source ``page``; neither needs the key) — is one visitor's report: it changes
+  a known product's price or stock only when enough distinct visitors agree
+  (``catalog/quorum.py``). Browser events from bots are ignored.
 * Any page view of a product no feed or update knows creates it with the fields it carries.
 
 An event's values apply when the event is at least as new as the value it replaces (its
@@ -42,6 +41,7 @@ from shoptrack.catalog.quorum import (
     is_bot,
     price_value,
     reporter,
+    rest_reporter,
     stock_value,
 )
 from shoptrack.catalog.store_ops import (
@@ -127,8 +127,11 @@ def _read_event(row: Any) -> _Event | None:
         if is_bot(data):
             return None
         return _Event(row, SOURCE_BROWSER, reporter(data, row.visitor_id), _products(data))
-    source = SOURCE_UPDATE if row.type == "ProductUpdate" else SOURCE_PAGE
-    return _Event(row, source, None, _products(data))
+    if row.type == "ProductUpdate":  # the only event that needs the site's API key
+        return _Event(row, SOURCE_UPDATE, None, _products(data))
+    # A page view sent to /api/v2 needs no key either: one visitor's report, like a browser's
+    # (its user agent is the shop's server, so it is not judged a bot by it).
+    return _Event(row, SOURCE_PAGE, rest_reporter(row.visitor_id), _products(data))
 
 
 def _new_product(site_id: str, generation: int, key: str, source: str, now: int) -> dict[str, Any]:
@@ -250,13 +253,13 @@ def _apply_event(
 ) -> dict[str, Any] | None:
     """Apply one event's values to one product row; the history row when price/stock moved.
 
-    A browser event's value replaces a known product's only when visitors agree on it.
+    A page view's value (browser or REST) replaces a known product's only when visitors agree.
     """
     at, source = event.row.occurred_at, event.source
     old_price, old_stock = row["price"], row["in_stock"]
     price, stock = _new_price(row, product, at), _new_stock(row, product, at)
     currency = _currency(product)
-    if source == SOURCE_BROWSER and not created:
+    if source in (SOURCE_BROWSER, SOURCE_PAGE) and not created:
         key = row["product_key"]
         if price is not None and not reports.agreed(
             key, PRICE, price_value(price, currency), at, row["price_at"]

@@ -65,7 +65,12 @@ def is_bot(event: dict[str, Any]) -> bool:
 
 def reporter(event: dict[str, Any], visitor_id: str | None) -> str | None:
     """The visitor whose report this browser event is; None when it cannot count."""
-    if is_bot(event) or not visitor_id or len(visitor_id) > MAX_VISITOR_LENGTH:
+    return None if is_bot(event) else rest_reporter(visitor_id)
+
+
+def rest_reporter(visitor_id: str | None) -> str | None:
+    """The visitor a REST page view reports for; None when it cannot count."""
+    if not visitor_id or len(visitor_id) > MAX_VISITOR_LENGTH:
         return None
     return visitor_id
 

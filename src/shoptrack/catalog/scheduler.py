@@ -8,7 +8,7 @@ failure is recorded in its own import report without stopping the next. ``loop(s
 repeats that every ``feed_schedule_interval_s``. It runs on a thread beside the event
 processors: inside ``shoptrack serve`` when ``run_processors`` is on (``CatalogService``), else
 in ``shoptrack feeds worker``. The catalogue's event processor itself is one of the worker's
-processors (``shoptrack.processing.runner.build_runner``).
+processors (``shoptrack.processing.builtin.build_runner``).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from shoptrack.cli.identity import register as register_identity_commands
 from shoptrack.cli.options import DatabaseUrl, err, settings_for
 from shoptrack.cli.processors import processors_app
 from shoptrack.cli.reports import reports_app
+from shoptrack.store.db import redacted_url
 
 app = typer.Typer(
     help="shoptrack: self-hosted e-commerce behaviour tracking.",
@@ -58,7 +59,7 @@ def serve(
     engine.dispose()
     err.print(
         f"shoptrack listening on http://{settings.host}:{settings.port} "
-        f"(store: {_redact(settings.database_url)})"
+        f"(store: {redacted_url(settings.database_url)})"
     )
     err.print("create a site with: shoptrack sites create 'My shop'")
     # The key file exists before the worker starts: both would otherwise create it at once.
@@ -121,7 +122,7 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     engine.dispose()
-    err.print(f"schema up to date ({_redact(settings.database_url)})")
+    err.print(f"schema up to date ({redacted_url(settings.database_url)})")
 
 
 @sites_app.command("create")
@@ -225,15 +226,6 @@ def demo(
     from shoptrack.web.demo import demo_settings, run_demo
 
     run_demo(demo_settings(database_url, host=host, port=port))
-
-
-def _redact(url: str) -> str:
-    """The database URL without its password: secrets never reach a log or a terminal."""
-    from sqlalchemy.engine import make_url
-
-    from shoptrack.store.db import normalize_url
-
-    return make_url(normalize_url(url)).render_as_string(hide_password=True)
 
 
 # keys rotate|status, worker, sites configure (cli/identity.py)

@@ -35,8 +35,16 @@ class ProcessorRegistry:
 
         return add
 
-    def build_runner(self, settings: Settings, engine: Engine, keyring: Keyring) -> ProcessorRunner:
-        processors = [make(settings, engine, keyring) for make in self.factories.values()]
+    def build_runner(
+        self,
+        settings: Settings,
+        engine: Engine,
+        keyring: Keyring,
+        only: list[str] | None = None,
+    ) -> ProcessorRunner:
+        """A runner of every registered processor, or of those named in ``only``."""
+        chosen = [n for n in self.factories if only is None or n in only]
+        processors = [self.factories[name](settings, engine, keyring) for name in chosen]
         return ProcessorRunner(
             engine,
             processors,

@@ -93,7 +93,7 @@ def advance_cursor(conn: Connection, name: str, position: int) -> None:
     conn.execute(
         update(processor_cursors)
         .where(processor_cursors.c.name == name)
-        .values(position=position, updated_at=int(time.time() * 1000))
+        .values(position=position, updated_at=now_ms())
     )
 
 
@@ -293,8 +293,7 @@ class ProcessorRunner:
         Failures of processors this runner does not have stay due ("retrying") for the worker
         that runs them. Returns the replayed failures as they stand afterwards.
         """
-        with self._write_turn(), self.engine.begin() as conn:
-            ids = failures_repo.requeue_skipped(conn, now_ms(), site_id, processor)
+        ids = self._requeue(site_id, processor)
         if not ids:
             return []
         deadline = time.monotonic() + 30.0
@@ -309,6 +308,16 @@ class ProcessorRunner:
                     time.sleep(0.05)  # a worker holds the cursor; it may take them itself
         with self.engine.connect() as conn:
             return failures_repo.failures_by_id(conn, ids)
+
+    def requeue(self, site_id: str | None = None, processor: str | None = None) -> list[Failure]:
+        """Skipped events become due again ("retrying") for the workers, which retry them."""
+        ids = self._requeue(site_id, processor)
+        with self.engine.connect() as conn:
+            return failures_repo.failures_by_id(conn, ids) if ids else []
+
+    def _requeue(self, site_id: str | None, processor: str | None) -> list[int]:
+        with self._write_turn(), self.engine.begin() as conn:
+            return list(failures_repo.requeue_skipped(conn, now_ms(), site_id, processor))
 
     def _retry_step(self, processor: Processor) -> StepResult:
         failed: list[Failure] = []

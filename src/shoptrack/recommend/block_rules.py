@@ -20,7 +20,7 @@ MAX_VARIANTS = 8
 MAX_COUNT = 100
 
 # The algorithms a variant can name: the block types of the platform, then the session models
-# of ``recommend/registry.py`` (run on the visitor's current session).
+# of ``recommend/algorithms/registry.py`` (run on the visitor's current session).
 BLOCK_ALGORITHMS = (
     "popular",
     "popular-category",

@@ -42,11 +42,8 @@ class RecommendationScheduler:
         self._thread: threading.Thread | None = None
         # The first pass waits one interval: a process that only lives briefly trains nothing.
         self._last_run = time.monotonic()
-        try:
-            if rewritten := rewrite_pickled_blobs(engine):
-                log.info("rewrote %d stored models from pickles in the current format", rewritten)
-        except Exception as exc:  # serving reads both formats: a failed rewrite is only noted
-            log.error("rewriting pickled models failed: %s: %s", type(exc).__name__, exc)
+        # Stored models of older releases are rewritten once, by the first pass of a worker.
+        self._rewrite_pickles = True
 
     def handle(self, conn: Connection, after: int, upto: int) -> None:
         e = events.c
@@ -68,6 +65,14 @@ class RecommendationScheduler:
             self._thread.start()
 
     def run_due(self) -> None:
+        if self._rewrite_pickles:
+            self._rewrite_pickles = False
+            try:
+                if rewritten := rewrite_pickled_blobs(self.engine):
+                    log.info("rewrote %d stored models from pickles in the current format",
+                             rewritten)  # fmt: skip
+            except Exception as exc:  # serving reads both formats: a failure is only noted
+                log.error("rewriting pickled models failed: %s: %s", type(exc).__name__, exc)
         with self._lock:
             sites, self._dirty = sorted(self._dirty), set()
         for site_id in sites:

@@ -111,9 +111,11 @@ def load(data: bytes) -> Any:
         manifest = json.loads(data[_HEADER.size : end])
         start = end + (-end % ALIGN)
         arrays = [_array(data, start, described) for described in manifest["arrays"]]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SnapshotFormatError(f"a damaged stored model: {exc}") from None
-    return _decode(manifest["root"], arrays)
+        return _decode(manifest["root"], arrays)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        if isinstance(exc, SnapshotFormatError):
+            raise
+        raise SnapshotFormatError(f"a damaged stored model: {type(exc).__name__}: {exc}") from None
 
 
 def _array(data: bytes, start: int, described: dict[str, Any]) -> np.ndarray:

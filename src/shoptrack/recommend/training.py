@@ -11,7 +11,7 @@ Fitted:
 * counters (:class:`~shoptrack.recommend.model.Counters`): views, carts, purchases and the two
   decayed accumulators behind "popular (time-decayed)" and "trending";
 * the session models over view sessions: ``vstan-blend`` (personal, next item) always, and any
-  other algorithm of ``recommend/registry.py`` that one of the site's variants names;
+  other algorithm of ``recommend/algorithms/registry.py`` that one of the site's variants names;
 * also viewed: session co-occurrence of views (:class:`CoOccurrence`, last item as context);
 * bought together / cart complements: co-occurrence over baskets (purchases and final carts),
   rows normalised, the whole cart as context.
@@ -39,6 +39,7 @@ from shoptrack.recommend.algorithms.data import Clicks, ItemIndex, Sessions
 from shoptrack.recommend.algorithms.rules import CoOccurrence
 from shoptrack.recommend.blocks import SESSION_ALGORITHMS
 from shoptrack.recommend.model import Counters, SiteModel
+from shoptrack.store.sql import now_ms
 from shoptrack.store.tables import events, rec_counters, rec_snapshots, rec_variants, sites
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ def train_site(
             insert(rec_snapshots).values(
                 site_id=site_id,
                 snapshot_id=snapshot_id,
-                created_at=int(time.time() * 1000),
+                created_at=now_ms(),
                 upto_seq=upto,
                 events=arrays.count,
                 items=model.n_items,
@@ -279,7 +280,7 @@ def update_counters(engine: Engine, site_id: str, *, include_bots: bool = False)
                 site_id=site_id,
                 snapshot_id=snapshot_id,
                 upto_seq=upto,
-                updated_at=int(time.time() * 1000),
+                updated_at=now_ms(),
                 data=snapshot_codec.dump(counters),
             )
         )
@@ -328,7 +329,12 @@ def load_counters(conn: Connection, site_id: str, snapshot_id: int) -> Counters 
     row = conn.execute(select(c.snapshot_id, c.data).where(c.site_id == site_id)).first()
     if row is None or int(row.snapshot_id) != snapshot_id:
         return None
-    counters: Counters = snapshot_codec.load_as(row.data, Counters)
+    try:
+        counters: Counters = snapshot_codec.load_as(row.data, Counters)
+    except Exception as exc:  # the model's own counters serve until the next fold-in
+        log.error("recommendation counters of site %s cannot be loaded: %s: %s",
+                  site_id, type(exc).__name__, exc)  # fmt: skip
+        return None
     return counters
 
 

@@ -28,6 +28,11 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def redacted_url(url: str) -> str:
+    """The database URL without its password: secrets never reach a log or a terminal."""
+    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(normalize_url(url)).get_backend_name() == "sqlite"
 

@@ -8,6 +8,7 @@ the processor's cursor, so one processor's failures have one writer at a time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,9 +81,19 @@ def failure_reason(exc: BaseException) -> str:
         message = type(exc.orig).__name__ if exc.orig is not None else ""
     else:
         message = str(exc)
-    text = " ".join(message.split())
+    # Messages quote the value they choke on ("invalid input syntax for type integer: "…"",
+    # int('anna@…')): every quoted part is blanked, so no value of the event is kept or logged.
+    text = _QUOTED.sub(_blank, " ".join(message.split()))
     reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return reason[:_MAX_REASON]
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|«[^»]*»")
+
+
+def _blank(match: re.Match[str]) -> str:
+    quote = match.group(0)[0]
+    return f"{quote}…{'»' if quote == '«' else quote}"
 
 
 def _driver_message(orig: BaseException | None) -> str:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from shoptrack.errors import Reason, ShoptrackError
+from shoptrack.store.sql import now_ms
 from shoptrack.store.tables import api_keys, sites
 
 API_KEY_PREFIX = "stk_"
@@ -52,7 +52,7 @@ class SiteRepository:
             raise ShoptrackError(
                 Reason.INVALID_VALUE, "a site id is 1-64 letters, digits, '-' or '_'", "site_id"
             )
-        now = int(time.time() * 1000)
+        now = now_ms()
         site = Site(site_id, name, now)
         try:
             with self.engine.begin() as conn:
@@ -66,7 +66,7 @@ class SiteRepository:
 
     def create_key(self, site_id: str) -> str:
         with self.engine.begin() as conn:
-            return self._insert_key(conn, site_id, int(time.time() * 1000))
+            return self._insert_key(conn, site_id, now_ms())
 
     @staticmethod
     def _insert_key(conn: Connection, site_id: str, now: int) -> str:

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from shoptrack.config import Settings
 from shoptrack.services import open_store
+from shoptrack.store.db import redacted_url
 from shoptrack.web.app import create_app
 
 DEMO_SITE_ID = "demo"
@@ -287,7 +288,7 @@ def run_demo(settings: Settings, site_id: str = DEMO_SITE_ID) -> None:
     app = create_app(settings)
     app.router.routes.extend(demo_routes(settings, site_id))
     address = f"http://{settings.host}:{settings.port}"
-    store = settings.database_url
+    store = redacted_url(settings.database_url)
     err.print(f"demo shop: [bold]{address}/demo/[/bold] (its own store: {store})")
     err.print(
         f"watch the events arrive: shoptrack events tail --site {site_id} --database-url {store}"

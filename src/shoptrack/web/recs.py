@@ -26,6 +26,7 @@ from shoptrack.errors import ShoptrackError
 from shoptrack.recommend.blocks import PAGE_TYPES, check_filters
 from shoptrack.recommend.serving import RecommendationService, VariantNotFound
 from shoptrack.web.cors import RECS_CORS
+from shoptrack.web.responses import json_response
 
 TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -40,10 +41,7 @@ def service_of(request: Request) -> RecommendationService:
 
 
 def answer(content: Any, status: int = 200) -> Response:
-    return Response(
-        orjson.dumps(content), status_code=status, media_type="application/json",
-        headers=RECS_CORS,
-    )  # fmt: skip
+    return json_response(content, status, RECS_CORS)
 
 
 def split_keys(*values: str | None) -> list[str]:

@@ -63,11 +63,14 @@ def list_failures(
     summary="Run the site's skipped events through their processors again",
     description=(
         "Each skipped event gets one more attempt: `resolved` when it succeeds, otherwise "
-        "`skipped` again with one more attempt counted. Processors this server process does "
-        "not run leave theirs `retrying` for the worker that runs them."
+        "`skipped` again with one more attempt counted. A server that runs no processors "
+        "(SHOPTRACK_RUN_PROCESSORS=false) sets them `retrying` for the workers instead."
     ),
 )
 async def replay_failures(request: Request, site_id: SiteId) -> dict[str, Any]:
-    runner = request.app.state.services.runner
-    failures = await run_in_threadpool(runner.replay, site_id)
+    services = request.app.state.services
+    runner = services.runner
+    # A server that runs no processors (separate workers do) only hands them back the events.
+    replay = runner.replay if services.settings.run_processors else runner.requeue
+    failures = await run_in_threadpool(replay, site_id)
     return {"failures": [f.as_json() for f in failures]}

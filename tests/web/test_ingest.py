@@ -1,4 +1,4 @@
-"""The ingestion endpoints served as plain ASGI ahead of FastAPI (collector/routes.py).
+"""The ingestion endpoints served as plain ASGI ahead of FastAPI (web/ingest.py).
 
 Over HTTP: methods, CORS, and that every other path still reaches FastAPI. Then straight
 through the ASGI interface, with scopes and ``receive``/``send`` built here, for what an HTTP
