@@ -222,3 +222,22 @@ def test_a_page_view_sent_to_the_rest_api_counts_as_one_report_too(shop: Shop) -
     process(shop)
     assert state(shop, "a")[:2] == (10.0, True)
     assert "a" in shown(shop, variant)
+
+
+def test_a_product_update_never_stores_a_script_link(shop: Shop) -> None:
+    variant = feed_shop(shop)
+    update = {
+        "GeneralInfo": {"eventName": "ProductUpdate", "siteId": shop.site_id,
+                        "datetime": int(time.time() * 1000), "cookies": {"sc": "server"}},
+        "ProductUpdate": [{"product_id": "a", "url": "javascript:alert(1)",
+                           "imgurl": "data:text/html,<b>x</b>", "name": "Renamed",
+                           "isInStock": 1}],
+    }  # fmt: skip
+    response = shop.client.post("/api/v2", content=orjson.dumps(update), headers=shop.auth)
+    assert response.status_code == 200, response.text
+    process(shop)
+    found = product(shop, "a")
+    assert found["title"] == "Renamed"  # the update applied; its two script addresses did not
+    assert found["link"].startswith("https://") and found["image_link"].startswith("https://")
+    served = shop.get(variant, count=10).json()["products"]
+    assert all(p["url"].startswith("https://") for p in served)

@@ -229,3 +229,17 @@ def test_schedules() -> None:
     for bad in ("daily@25:00", "every 1m", "sometimes", "weekly@xyz"):
         with pytest.raises(ScheduleError):
             parse_schedule(bad)
+
+
+def test_only_web_addresses_are_kept_for_links_and_images() -> None:
+    data = rss(
+        product("A", link="javascript:alert(1)", image_link="data:image/svg+xml;base64,PHN2Zz4="),
+        product("B", link="HTTPS://shop.example/b", image_link="//cdn.example/b.jpg"),
+    )
+    _, items, problems = read(data)
+    a, b = items
+    assert (a.link, a.image_link) == (None, None)
+    assert (b.link, b.image_link) == ("HTTPS://shop.example/b", None)
+    refused = sorted((p.line, p.field) for p in problems)
+    assert [field for _, field in refused] == ["image_link", "link", "image_link"]
+    assert all("alert" not in p.message and "PHN2" not in p.message for p in problems)

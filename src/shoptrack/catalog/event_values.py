@@ -31,7 +31,13 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, bindparam, select, update
 
-from shoptrack.catalog.fields import MAX_KEY_LENGTH, attribute_name, normalize_path
+from shoptrack.catalog.fields import (
+    LINK_FIELDS,
+    MAX_KEY_LENGTH,
+    attribute_name,
+    normalize_path,
+    web_address,
+)
 from shoptrack.catalog.quorum import (
     PRICE,
     STOCK,
@@ -178,7 +184,10 @@ def _apply_details(row: dict[str, Any], product: dict[str, Any], source: str, at
     for name, column in _DETAILS.items():
         value = extra.get(name)
         if isinstance(value, str | int | float) and not isinstance(value, bool):
-            row[column] = str(value)
+            text = str(value)
+            if column in LINK_FIELDS and web_address(text) is None:
+                continue  # javascript:, data: …: never a product's link or image
+            row[column] = text
     paths = _category_paths(extra)
     if paths is not None:
         row["categories"] = dumps(paths)

@@ -167,6 +167,22 @@ def attribute_name(name: str) -> str:
     return "tags_" + name
 
 
+LINK_FIELDS = ("link", "image_link")
+
+
+def web_address(value: str | None) -> str | None:
+    """``value`` when it is an http(s) address, else None.
+
+    Links and images of products end up in pages (recommendation blocks the shop renders from
+    ``getRecommendations``), where a ``javascript:`` or ``data:`` address would run or show
+    whatever its author wrote: only web addresses are stored.
+    """
+    if not value:
+        return None
+    scheme, colon, _ = value.partition(":")
+    return value if colon and scheme.strip().lower() in ("http", "https") else None
+
+
 def _first(values: list[str] | None) -> str | None:
     for value in values or ():
         if value:
@@ -187,8 +203,14 @@ def build_item(raw: RawItem) -> tuple[FeedItem | None, list[Problem]]:
     item = FeedItem(key=key, line=raw.line)
     item.title = _first(values.get("title"))
     item.description = _first(values.get("description"))
-    item.link = _first(values.get("link"))
-    item.image_link = _first(values.get("image_link"))
+    for name in LINK_FIELDS:
+        given = _first(values.get(name))
+        address = web_address(given)
+        if given is not None and address is None:
+            scheme = given.partition(":")[0][:20] if ":" in given else "no scheme"
+            message = f"{name} is not an http(s) address ({scheme!r}): not stored"
+            problems.append(Problem(raw.line, name, message))
+        setattr(item, name, address)
     item.brand = _first(values.get("brand"))
     group = _first(values.get("item_group_id"))
     item.item_group_id = group[:MAX_KEY_LENGTH] if group else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shoptrack.catalog.fields import FeedItem, Problem
+from shoptrack.catalog.fields import LINK_FIELDS, FeedItem, Problem
 
 
 @dataclass(slots=True)
@@ -43,6 +43,7 @@ class ImportReport:
     kept_from_updates: int = 0  # products whose ProductUpdate values outlived this import
     page_values_replaced: int = 0  # products whose page-view price/stock the feed replaced
     kept_other_sources: int = 0
+    refused_links: int = 0  # links and image links that were not http(s) addresses
     bytes: int = 0
     missing: dict[str, int] = field(default_factory=dict)
     duplicates: Examples = field(init=False)
@@ -56,6 +57,8 @@ class ImportReport:
 
     def problem(self, problem: Problem) -> None:
         self.errors.add(problem.to_dict())
+        if problem.field in LINK_FIELDS:
+            self.refused_links += 1
 
     def duplicate(self, key: str, line: int, first_line: int | None) -> None:
         self.duplicates.add({"key": key, "line": line, "first_line": first_line})
@@ -95,5 +98,6 @@ class ImportReport:
             "kept_from_updates": self.kept_from_updates,
             "page_values_replaced": self.page_values_replaced,
             "kept_other_sources": self.kept_other_sources,
+            "refused_links": self.refused_links,
             "bytes": self.bytes,
         }

@@ -14,6 +14,7 @@ from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.identity.contacts import one_identifier
 from shoptrack.recommend.blocks import check_filters, parse_variant_id
 from shoptrack.recommend.serving import RecommendationService
+from shoptrack.web.api.params import BlockId
 from shoptrack.web.auth import require_site
 from shoptrack.web.recs import service_of, split_keys
 from shoptrack.web.responses import json_response
@@ -97,7 +98,7 @@ async def list_blocks(request: Request, site_id: SiteId) -> Response:
 
 
 @router.get("/blocks/{block_id}", summary="One block, with its change history")
-async def get_block(request: Request, site_id: SiteId, block_id: int) -> Response:
+async def get_block(request: Request, site_id: SiteId, block_id: BlockId) -> Response:
     store = service_of(request).blocks
     block = await run_in_threadpool(store.get, site_id, block_id)
     history = await run_in_threadpool(store.history, site_id, block_id)
@@ -105,7 +106,7 @@ async def get_block(request: Request, site_id: SiteId, block_id: int) -> Respons
 
 
 @router.get("/blocks/{block_id}/history", summary="Every change of a block, oldest first")
-async def block_history(request: Request, site_id: SiteId, block_id: int) -> Response:
+async def block_history(request: Request, site_id: SiteId, block_id: BlockId) -> Response:
     store = service_of(request).blocks
     await run_in_threadpool(store.get, site_id, block_id)
     return json_response({"history": await run_in_threadpool(store.history, site_id, block_id)})
@@ -113,7 +114,7 @@ async def block_history(request: Request, site_id: SiteId, block_id: int) -> Res
 
 @router.patch("/blocks/{block_id}", summary="Change a block's fields")
 async def update_block(
-    request: Request, site_id: SiteId, block_id: int, body: BlockFields
+    request: Request, site_id: SiteId, block_id: BlockId, body: BlockFields
 ) -> Response:
     service = _service(request, site_id)
     fields = body.model_dump(exclude_unset=True)
@@ -126,7 +127,7 @@ async def update_block(
     "/blocks/{block_id}",
     summary="Delete a block: no longer listed or served; its reports stay, its id is not reused",
 )
-async def delete_block(request: Request, site_id: SiteId, block_id: int) -> Response:
+async def delete_block(request: Request, site_id: SiteId, block_id: BlockId) -> Response:
     service = _service(request, site_id)
     await run_in_threadpool(lambda: service.blocks.delete(site_id, block_id, actor="api"))
     await run_in_threadpool(service.refresh_blocks, site_id)
@@ -134,7 +135,9 @@ async def delete_block(request: Request, site_id: SiteId, block_id: int) -> Resp
 
 
 @router.post("/blocks/{block_id}/status", summary="Preview (token only), live or paused")
-async def set_status(request: Request, site_id: SiteId, block_id: int, body: StatusIn) -> Response:
+async def set_status(
+    request: Request, site_id: SiteId, block_id: BlockId, body: StatusIn
+) -> Response:
     service = _service(request, site_id)
     block = await run_in_threadpool(service.blocks.set_status, site_id, block_id, body.status)
     await run_in_threadpool(service.refresh_blocks, site_id)
@@ -143,7 +146,7 @@ async def set_status(request: Request, site_id: SiteId, block_id: int, body: Sta
 
 @router.post("/blocks/{block_id}/variants", status_code=201, summary="Add a variant (max 8)")
 async def add_variant(
-    request: Request, site_id: SiteId, block_id: int, body: VariantIn
+    request: Request, site_id: SiteId, block_id: BlockId, body: VariantIn
 ) -> Response:
     service = _service(request, site_id)
     block = await run_in_threadpool(
@@ -157,7 +160,7 @@ async def add_variant(
 
 @router.patch("/blocks/{block_id}/variants/{variant_id}", summary="Change a variant's weight")
 async def update_variant(
-    request: Request, site_id: SiteId, block_id: int, variant_id: str, body: VariantPatch
+    request: Request, site_id: SiteId, block_id: BlockId, variant_id: str, body: VariantPatch
 ) -> Response:
     service = _service(request, site_id)
     number = _variant_number(variant_id)

@@ -16,6 +16,7 @@ from shoptrack.collector.limits import Limits, check_structure, parse_json, read
 from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.identity.contacts import one_identifier, require_rows
 from shoptrack.identity.services import IdentityServices
+from shoptrack.web.api.params import MAX_BIGINT
 from shoptrack.web.auth import require_site
 from shoptrack.web.openapi import TOO_LARGE, request_body
 from shoptrack.web.responses import json_response
@@ -171,7 +172,7 @@ async def contact_events(
     site_id: SiteId,
     contact_id: str,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: int | None = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
 ) -> Response:
     cid, rows = await run_in_threadpool(
         _identity(request).contacts.history, site_id, contact_id, limit, before

@@ -16,6 +16,7 @@ from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.events.model import iso_ms
 from shoptrack.events.types import parse_event_type
 from shoptrack.identity.crypto import PURPOSE_REJECTED_BODY
+from shoptrack.web.api.params import MAX_BIGINT
 from shoptrack.web.auth import require_site
 from shoptrack.web.openapi import TOO_LARGE, UNAVAILABLE, request_body
 from shoptrack.web.responses import batch_response, json_response
@@ -23,7 +24,6 @@ from shoptrack.web.responses import batch_response, json_response
 router = APIRouter(prefix="/api/v1", tags=["events"])
 SiteId = Annotated[str, Depends(require_site)]
 # Cursors and times are compared with BIGINT columns: larger values are client errors.
-MAX_BIGINT = 2**63 - 1
 
 
 def parse_since(value: str | None) -> int | None:

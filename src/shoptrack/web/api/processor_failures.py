@@ -9,11 +9,11 @@ from fastapi.concurrency import run_in_threadpool
 
 from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.store import failures_repo
+from shoptrack.web.api.params import MAX_BIGINT
 from shoptrack.web.auth import require_site
 
 router = APIRouter(prefix="/api/v1", tags=["processor failures"])
 SiteId = Annotated[str, Depends(require_site)]
-MAX_BIGINT = 2**63 - 1
 
 
 def statuses_of(value: str | None) -> tuple[str, ...]:
