@@ -44,7 +44,6 @@ from shoptrack.catalog.quorum import (
     BrowserReports,
     QuorumRule,
     Report,
-    is_bot,
     price_value,
     reporter,
     rest_reporter,
@@ -66,6 +65,7 @@ from shoptrack.catalog.store_ops import (
     replace_links,
     search_text,
 )
+from shoptrack.events.traffic import agent_is_bot
 from shoptrack.store.sql import chunks, now_ms
 from shoptrack.store.tables import catalog_products, events
 
@@ -130,7 +130,7 @@ def _read_event(row: Any) -> _Event | None:
     data = orjson.loads(row.data)
     data = data if isinstance(data, dict) else {}
     if row.source == BROWSER:  # whatever its type claims: no key was needed to send it
-        if is_bot(data):
+        if agent_is_bot(data):
             return None
         return _Event(row, SOURCE_BROWSER, reporter(data, row.visitor_id), _products(data))
     if row.type == "ProductUpdate":  # the only event that needs the site's API key

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from shoptrack.events.traffic import agent_is_bot
 from shoptrack.store.sql import insert_for
 from shoptrack.store.tables import catalog_browser_reports
 
@@ -58,14 +59,9 @@ def stock_value(in_stock: bool) -> str:
     return "in" if in_stock else "out"
 
 
-def is_bot(event: dict[str, Any]) -> bool:
-    agent = event.get("user_agent")
-    return isinstance(agent, dict) and agent.get("is_bot") is True
-
-
 def reporter(event: dict[str, Any], visitor_id: str | None) -> str | None:
     """The visitor whose report this browser event is; None when it cannot count."""
-    return None if is_bot(event) else rest_reporter(visitor_id)
+    return None if agent_is_bot(event) else rest_reporter(visitor_id)
 
 
 def rest_reporter(visitor_id: str | None) -> str | None:

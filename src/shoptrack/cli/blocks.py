@@ -8,7 +8,6 @@ import orjson
 import typer
 
 from shoptrack.cli.options import DatabaseUrl, err, settings_for
-from shoptrack.config import Settings
 
 blocks_app = typer.Typer(help="Recommendation blocks and their A/B variants.", no_args_is_help=True)
 
@@ -192,7 +191,7 @@ def train(
 
     engine = _engine(database_url)
     failed: list[str] = []
-    include_bots = Settings().include_bots
+    include_bots = settings_for(database_url).include_bots
     try:
         targets = [site] if site else all_sites(engine)
         with Progress(

@@ -14,7 +14,10 @@ from typing import Any
 
 def is_bot_event(data: Mapping[str, Any]) -> bool:
     """True for a browser event (canonical JSON) whose user agent was flagged as a bot."""
-    if data.get("source") != "browser":
-        return False
+    return data.get("source") == "browser" and agent_is_bot(data)
+
+
+def agent_is_bot(data: Mapping[str, Any]) -> bool:
+    """The event's user agent was flagged as a bot (whatever the event's source)."""
     agent = data.get("user_agent")
     return isinstance(agent, dict) and agent.get("is_bot") is True

@@ -15,11 +15,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shoptrack.identity.crypto import INDEX_KINDS, Keyring, purpose_contact
-from shoptrack.store.sql import chunks, now_ms, pg_site_lock
+from shoptrack.store.sql import chunks, insert_for, now_ms, pg_site_lock
 from shoptrack.store.tables import (
     audit_log,
     contact_merges,
@@ -161,8 +159,7 @@ def upsert_links(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Link visitors to contacts (a visitor belongs to one contact: the latest link wins)."""
     if not rows:
         return
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(contact_visitors)
+    stmt = insert_for(conn, contact_visitors)
     stmt = stmt.on_conflict_do_update(
         index_elements=["site_id", "visitor_id"],
         set_={"contact_id": stmt.excluded.contact_id, "last_seq": stmt.excluded.last_seq},
