@@ -15,6 +15,7 @@ from sqlalchemy import Engine, update
 from shoptrack.catalog.feeds import Feed
 from shoptrack.catalog.import_queue import ImportQueue
 from shoptrack.catalog.importer import FeedImporter
+from shoptrack.catalog.scheduler import FeedScheduler
 from shoptrack.catalog.service import CatalogService
 from shoptrack.config import Settings
 from shoptrack.store.sites_repo import SiteRepository
@@ -162,3 +163,30 @@ def test_scheduled_imports_of_one_site_take_one_thread(
         for record in catalog.feeds.imports(catalog.site_id, feed.feed_id, 1)
     ]
     assert statuses == ["ok", "ok"]
+
+
+def test_the_workers_loop_imports_on_a_queue_of_its_own(
+    catalog: Catalog, catalog_settings: Settings, engine: Engine
+) -> None:
+    # `shoptrack worker` / `feeds worker`: the loop owns its import threads and stops them.
+    path = catalog.tmp_path / "looped.xml"
+    path.write_bytes(rss(product("L1")))
+    feed = catalog.feeds.add(catalog.site_id, str(path), "hourly", allow_files=True)
+    with engine.begin() as conn:
+        conn.execute(update(catalog_feeds).values(next_run_at=now_ms() - 1000))
+    scheduler = FeedScheduler(engine, catalog_settings)
+    stop = threading.Event()
+    loop = threading.Thread(target=scheduler.loop, args=(stop, 0.05))
+    loop.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+            catalog.feeds.imports(catalog.site_id, feed.feed_id, 1)
+            and _status(catalog, feed) != "running"
+        ):
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.join(10)
+    assert not loop.is_alive() and scheduler.queue is None
+    assert _status(catalog, feed) == "ok" and catalog.keys() == ["L1"]
