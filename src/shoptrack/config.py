@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     feed_timezone: str = "UTC"
     feed_allow_private_hosts: bool = False
     feed_schedule_interval_s: float = Field(30.0, gt=0, le=3600)
+    # A feed body arriving slower than this (averaged over the window's seconds of waiting)
+    # fails, freeing its import thread; 0 turns the floor off.
+    feed_min_bytes_per_s: int = Field(1024, ge=0)
+    feed_min_rate_window_s: float = Field(30.0, gt=0, le=3600)
+    # Import threads shared by all sites; a site uses one at a time (catalog/import_queue.py).
+    feed_import_threads: int = Field(4, ge=1, le=64)
     # A browser event changes a known product's price or stock only when this many distinct
     # non-bot visitors reported the same value within the window (catalog/quorum.py).
     catalog_browser_quorum: int = Field(3, ge=1, le=10_000)
