@@ -25,7 +25,7 @@ from shoptrack.collector.enrich import (
     trusted_time,
 )
 from shoptrack.errors import EventRejected, Reason, ShoptrackError, Unauthorized
-from shoptrack.events.identity import extract_identity, identity_from_general
+from shoptrack.events.identity import API_KEY_MARK, extract_identity, identity_from_general
 from shoptrack.events.location import location_from_url
 from shoptrack.events.model import CanonicalEvent, Page
 from shoptrack.events.normalize import NormalizedBody, normalize_payload
@@ -150,6 +150,10 @@ def _step_identity(draft: Draft) -> None:
     identity = identity_from_general(draft.incoming.general)
     payload_identity, draft.payload = extract_identity(draft.incoming.payload)
     identity.update(payload_identity)
+    # Only the collector says an identity came with the API key: never the payload.
+    identity.pop(API_KEY_MARK, None)
+    if identity and draft.incoming.authenticated:
+        identity[API_KEY_MARK] = True
     draft.identity = identity
 
 
