@@ -297,3 +297,26 @@ def test_cli_makes_the_secret_and_key_rotation_keeps_it_usable(
     assert set(key_usage(engine)["sites.identity_secret_enc"]) == {"k2"}
     with engine.connect() as conn:
         assert load_identity_secret(conn, ring, site.site_id) == secret
+
+
+def test_a_keyless_event_without_a_cookie_cannot_join_the_servers_visitor_of_that_person(
+    client: TestClient, site: tuple[str, str]
+) -> None:
+    """Events with no cookie get a visitor derived from their identity: the key's and the
+    keyless ones must differ, or a forged event would sit in the person's history."""
+    site_id, key = site
+    _require_signing(client, key)
+    server = rest_body(site_id, "CustomerData", {"CustomerData": {"user_email": VICTIM}})
+    del server["GeneralInfo"]["cookies"]
+    assert client.post("/api/v2", json=server, headers=auth(key)).status_code == 200
+    forged = rest_body(
+        site_id,
+        "ProductPage",
+        {"ProductPage": {"productKey": "FORGED-P"}, "CustomerData": {"user_email": VICTIM}},
+    )
+    del forged["GeneralInfo"]["cookies"]
+    assert client.post("/api/v2", json=forged).status_code == 200
+    drain(client)
+    contact = _contact(client, key, VICTIM)
+    assert contact is not None and len(contact["visitors"]) == 1
+    assert _history_products(client, key, contact["id"]) == []

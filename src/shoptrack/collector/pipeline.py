@@ -98,11 +98,14 @@ def _general_location(general: Any) -> str | None:
 
 
 def _identity_visitor(site_id: str, identity: dict[str, Any], keyring: Keyring) -> str | None:
-    """A stable pseudonymous visitor for server-side events that carry no cookie."""
+    """A stable pseudonymous visitor for server-side events that carry no cookie. Identities
+    sent without the API key get visitors of their own: else anyone could post an e-mail with
+    no cookie and have the event join the visitor of that person's server-side events."""
+    purpose = "visitor" if identity.get(API_KEY_MARK) is True else "visitor-keyless"
     for name in _IDENTITY_IDS:
         value = identity.get(name)
         if value not in (None, ""):
-            digest = keyring.blind_index(f"{site_id}\x00{name}\x00{value}", "visitor")
+            digest = keyring.blind_index(f"{site_id}\x00{name}\x00{value}", purpose)
             return "id-" + digest[:24]
     return None
 
