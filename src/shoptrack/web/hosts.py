@@ -19,6 +19,7 @@ from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.web.responses import Reply
 
 ANY_HOST = "*"
+_SEEN_MAX = 256
 
 
 class TrustedHosts:
@@ -30,6 +31,9 @@ class TrustedHosts:
         self.exact = frozenset(p for p in patterns if not p.startswith("*"))
         # "*.myshop.com" → ".myshop.com": its subdomains, not myshop.com itself.
         self.suffixes = tuple(p[1:] for p in patterns if p.startswith("*."))
+        # Raw Host values already allowed ("shop.example:443" …): one set lookup per request
+        # after the first. Bounded, and only allowed values enter (clients choose the rest).
+        self._seen: set[bytes] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrustedHosts:
@@ -51,8 +55,12 @@ class TrustedHosts:
             if key == b"host":
                 host = value
                 break
+        if host in self._seen:
+            return None
         text = host.decode("latin-1")
         if self.allows(text):
+            if len(self._seen) < _SEEN_MAX:
+                self._seen.add(host)
             return None
         return Reply.error(untrusted_host(text, "Host"))
 
