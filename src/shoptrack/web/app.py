@@ -27,11 +27,13 @@ from shoptrack.web.api.processor_failures import router as processor_failures_ro
 from shoptrack.web.api.reports import router as reports_router
 from shoptrack.web.docs import docs_routes
 from shoptrack.web.handlers import install_error_handlers
+from shoptrack.web.hosts import TrustedHosts
 from shoptrack.web.index import HEALTH_PATH
 from shoptrack.web.index import router as index_router
 from shoptrack.web.ingest import IngestionEndpoints
 from shoptrack.web.openapi import refine
 from shoptrack.web.recs import recommendation_routes
+from shoptrack.web.redirects import install_slash_redirects
 from shoptrack.web.responses import json_response
 from shoptrack.web.scripts import tracker_routes
 
@@ -46,9 +48,14 @@ class ShoptrackApp(FastAPI):
     """
 
     ingestion: IngestionEndpoints
+    trusted_hosts: TrustedHosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            refusal = self.trusted_hosts.refusal(scope)
+            if refusal is not None:
+                await refusal.send(send)
+                return
             endpoint = self.ingestion.endpoint_for(scope)
             if endpoint is not None:
                 scope["app"] = self
@@ -96,6 +103,8 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
         title="shoptrack", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.ingestion = IngestionEndpoints(settings.event_path)
+    app.trusted_hosts = TrustedHosts.from_settings(settings)
+    install_slash_redirects(app.router, settings.public_url)
     app.include_router(index_router)
     app.router.routes.extend(docs_routes(app.openapi_url or "/openapi.json", app.title))
     app.router.routes.extend(tracker_routes(settings))
