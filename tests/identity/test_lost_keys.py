@@ -24,6 +24,7 @@ from shoptrack.identity.crypto import Keyring
 from shoptrack.identity.keycheck import MissingKeys, key_ids_in_store
 from shoptrack.identity.rotation import key_usage
 from shoptrack.services import Services
+from shoptrack.store.events_repo import EventLog
 from shoptrack.store.tables import contacts, events
 from shoptrack.web.app import create_app
 from tests.support.databases import migrated_engine
@@ -31,6 +32,7 @@ from tests.support.identity import (
     auth,
     customer_data,
     drain,
+    event_row,
     post_contacts,
     product_view,
     send_browser,
@@ -76,10 +78,16 @@ def test_new_key_ids_are_random_and_old_files_keep_working(tmp_path: Path) -> No
 
 def test_the_key_ids_in_store_are_read_from_the_headers(settings: Settings, engine: Engine) -> None:
     store = _populate(settings)
+    # Ids of lengths the scan does not expect are found by a second query.
+    odd = Keyring("an-operator's-own-key-id", {"an-operator's-own-key-id": bytes(32)}, bytes(32))
+    EventLog(engine).append(
+        [event_row(odd, store["site_id"], "v-odd", "CustomerData", {"a": 1})], []
+    )
     fast = key_ids_in_store(engine)
     slow = key_usage(engine)  # rotation's row-by-row count, the reference
     assert fast == slow
     assert fast["contacts.profile_enc"] == {store["key_id"]: 1}
+    assert fast["events.identity_enc"]["an-operator's-own-key-id"] == 1
 
 
 def test_a_lost_key_file_stops_the_start_naming_keys_rows_and_path(settings: Settings) -> None:

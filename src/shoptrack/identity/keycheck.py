@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, case, func, select
 
 from shoptrack.config import Settings
 from shoptrack.identity.crypto import KeyMaterialError, Keyring
@@ -57,31 +57,50 @@ class KeyCheck:
         return sum(sum(counter.values()) for counter in self.used.values())
 
 
-def key_ids_in_store(engine: Engine) -> dict[str, Counter[str]]:
+def key_ids_in_store(engine: Engine, held: frozenset[str] = frozenset()) -> dict[str, Counter[str]]:
     """For each encrypted column, how many ciphertexts name each key id (headers read in SQL).
 
-    A ciphertext starts ``version | len(key_id) | key_id``: one query finds the id lengths in
-    use (one or two in practice), a second counts the ids of each length.
+    A ciphertext starts ``version | len(key_id) | key_id``. One grouped scan per column reads
+    the ids of the lengths expected (those ``held``, ``k1``-style and random ones); a row with
+    another length is grouped by its length byte, and only then is that length read again.
     """
     usage: dict[str, Counter[str]] = {}
+    lengths = sorted(_USUAL_ID_LENGTHS | {len(key_id.encode()) for key_id in held})
     with engine.connect() as conn:
         for target in TARGETS:
-            usage[target.label] = _key_ids_of(conn, target)
+            usage[target.label] = _key_ids_of(conn, target, lengths)
     return usage
 
 
-def _key_ids_of(conn: Connection, target: Target) -> Counter[str]:
+# "k1".."k999" (older releases) and "k" + 8 hex digits (crypto.new_key_id).
+_USUAL_ID_LENGTHS = frozenset({2, 3, 4, 9})
+
+
+def _key_ids_of(conn: Connection, target: Target, lengths: list[int]) -> Counter[str]:
     blob = target.table.c[target.column]
     length_byte = func.substr(blob, 2, 1)
-    lengths = conn.execute(select(length_byte).where(blob.is_not(None)).distinct()).scalars()
+    # Known lengths give the id itself; any other length gives its length byte, read below.
+    known = [bytes([n]) for n in lengths]
+    key_id = case(*[(length_byte == bytes([n]), func.substr(blob, 3, n)) for n in lengths])
+    other_length = case((length_byte.in_(known), None), else_=length_byte)
     counter: Counter[str] = Counter()
-    for raw_length in list(lengths):
-        length = bytes(raw_length)[0] if raw_length else 0
-        key_id = func.substr(blob, 3, length)
+    others: list[int] = []
+    stmt = (
+        select(key_id, other_length, func.count())
+        .where(blob.is_not(None))
+        .group_by(key_id, other_length)
+    )
+    for raw_id, raw_length, rows in conn.execute(stmt):
+        if raw_length is not None:
+            others.append(bytes(raw_length)[0] if raw_length else 0)
+            continue
+        counter[bytes(raw_id).decode("ascii", "replace") or "(unreadable)"] += int(rows)
+    for length in others:
+        other_id = func.substr(blob, 3, length)
         stmt = (
-            select(key_id, func.count())
+            select(other_id, func.count())
             .where(blob.is_not(None), length_byte == bytes([length]))
-            .group_by(key_id)
+            .group_by(other_id)
         )
         for raw_id, rows in conn.execute(stmt):
             counter[bytes(raw_id).decode("ascii", "replace") or "(unreadable)"] += int(rows)
@@ -89,7 +108,8 @@ def _key_ids_of(conn: Connection, target: Target) -> Counter[str]:
 
 
 def check_keys(engine: Engine, keyring: Keyring) -> KeyCheck:
-    return KeyCheck(key_ids_in_store(engine), frozenset(keyring.keys))
+    held = frozenset(keyring.keys)
+    return KeyCheck(key_ids_in_store(engine, held), held)
 
 
 def missing_summary(check: KeyCheck) -> str:
