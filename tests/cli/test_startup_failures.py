@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from shoptrack.cli.failures import explain_failure
 from shoptrack.identity.contacts import ContactService
 from shoptrack.identity.crypto import Keyring
 from shoptrack.store.sites_repo import SiteRepository
@@ -109,3 +110,12 @@ def test_bad_settings_are_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "SHOPTRACK_SQLITE_SYNCHRONOUS" in result.stderr
+
+
+def test_a_file_the_start_needs_is_named_in_one_line() -> None:
+    denied = PermissionError(13, "Permission denied", "/srv/shop/shop.keys")
+    assert explain_failure(denied) == (
+        "Permission denied: /srv/shop/shop.keys; run `shoptrack doctor` for what to do",
+        1,
+    )
+    assert explain_failure(RuntimeError("a bug")) is None  # bugs keep their traceback

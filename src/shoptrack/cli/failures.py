@@ -40,4 +40,7 @@ def explain_failure(exc: BaseException) -> tuple[str, int] | None:
         return f"the database migrations failed: {exc}; {DOCTOR_HINT}", 1
     if isinstance(exc, SQLAlchemyError):
         return f"the store cannot be used: {store_problem(exc)}; {DOCTOR_HINT}", 1
+    if isinstance(exc, OSError) and exc.filename:
+        # A file the store or the keys need: unreadable directory, full disk, permissions.
+        return f"{exc.strerror or exc}: {exc.filename}; {DOCTOR_HINT}", 1
     return None
