@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class Settings(BaseSettings):
@@ -27,8 +29,13 @@ class Settings(BaseSettings):
     # for any, only with public_url). Unset: public_url's host, the bind host and loopback.
     trusted_hosts: str | None = None
     sqlite_synchronous: str = "FULL"
-    key_file: Path = Path("./shoptrack.keys")
+    # Unset: next to a SQLite database file (``shop.db`` -> ``shop.keys``), else
+    # ./shoptrack.keys; see ``key_path``.
+    key_file: Path | None = None
     encryption_keys: str | None = None
+    # Start although stored ciphertexts name keys the key file lacks (lost for good): those
+    # rows answer ``key_missing`` and their contacts can only be erased (identity/keycheck.py).
+    allow_missing_keys: bool = False
     trust_proxy_headers: bool = False
     log_level: str = "info"
     event_path: str = "/webevent"
@@ -102,6 +109,27 @@ class Settings(BaseSettings):
     # Bot traffic (browser events whose agent is flagged ``is_bot``) in reports and training.
     include_bots: bool = False
 
+    @property
+    def key_path(self) -> Path:
+        """Where the key file is, as an absolute path (it is named in every key message).
+
+        The default follows the SQLite database file rather than the working directory: the
+        old default, ``./shoptrack.keys``, was relative, so a server started from another
+        directory made a fresh key file and lost the way to the store's personal data. For
+        the default database (``./shoptrack.db``) both defaults name the same file.
+        """
+        if self.key_file is not None:
+            return self.key_file.expanduser().absolute()
+        database = _sqlite_file(self.database_url)
+        if database is not None:
+            return database.with_suffix(".keys")
+        return Path("shoptrack.keys").absolute()
+
+    @field_validator("key_file", mode="before")
+    @classmethod
+    def _empty_key_file_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("feed_timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
@@ -165,6 +193,17 @@ def _split_hosts(value: str) -> list[str]:
 def _bracketed(host: str) -> str:
     """IPv6 literals as the Host header writes them: ``[::1]``."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _sqlite_file(database_url: str) -> Path | None:
+    """The database file of a SQLite URL (absolute); None for other stores and ``:memory:``."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return None
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(str(url.database)).expanduser().absolute()
 
 
 @lru_cache(maxsize=1)

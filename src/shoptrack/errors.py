@@ -26,6 +26,7 @@ class Reason(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
     UNAVAILABLE = "unavailable"
+    KEY_MISSING = "key_missing"
     INTERNAL = "internal"
 
 
@@ -111,3 +112,15 @@ class Conflict(ShoptrackError):
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(Reason.CONFLICT, message, field)
+
+
+class KeyMissing(ShoptrackError):
+    """Stored data cannot be decrypted: its key is not in the key file (or it is damaged).
+
+    503: the server lacks what it needs, and restoring the key file mends it.
+    """
+
+    status = 503
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(Reason.KEY_MISSING, message, field)

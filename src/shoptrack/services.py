@@ -12,6 +12,7 @@ from shoptrack.collector.writer import GroupCommitWriter
 from shoptrack.config import Settings
 from shoptrack.identity.crypto import Keyring
 from shoptrack.identity.erasure import ErasureReport
+from shoptrack.identity.keycheck import keyring_for
 from shoptrack.identity.services import IdentityServices
 from shoptrack.processing.builtin import build_runner
 from shoptrack.processing.runner import ProcessorRunner
@@ -41,7 +42,7 @@ class Services:
         )
         if migrate:
             upgrade(engine)
-        keyring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
+        keyring = keyring_for(settings, engine)
         event_log = EventLog(engine)
         site_repo = SiteRepository(engine)
         sites = SiteDirectory(site_repo)

@@ -290,11 +290,12 @@ def test_cli_makes_the_secret_and_key_rotation_keeps_it_usable(
     again = runner.invoke(cli_app, ["sites", "configure", site.site_id], env=env)
     assert secret not in again.output and '"identity_secret_set":true' in again.output
 
+    before = Keyring.load(key_file).active_id
     rotated = runner.invoke(cli_app, ["keys", "rotate"], env=env)
     assert rotated.exit_code == 0, rotated.output
     ring = Keyring.load(key_file)
-    assert ring.active_id == "k2" and set(ring.keys) == {"k2"}
-    assert set(key_usage(engine)["sites.identity_secret_enc"]) == {"k2"}
+    assert ring.active_id != before and set(ring.keys) == {ring.active_id}
+    assert set(key_usage(engine)["sites.identity_secret_enc"]) == {ring.active_id}
     with engine.connect() as conn:
         assert load_identity_secret(conn, ring, site.site_id) == secret
 

@@ -1,5 +1,5 @@
 """CLI commands of the identity work: ``keys rotate|status``, ``worker``, ``sites configure``,
-``contacts list``.
+``contacts list|erase``.
 
 Registered on the main ``shoptrack`` app by ``shoptrack.cli.main``; kept here so the CLI module
 stays a table of contents.
@@ -35,6 +35,7 @@ def keys_rotate(
     ciphertexts throughout.
     """
     from shoptrack.identity.crypto import KeyMaterialError
+    from shoptrack.identity.keycheck import keyring_for
     from shoptrack.identity.rotation import rotate
     from shoptrack.services import open_store
 
@@ -61,7 +62,8 @@ def keys_rotate(
                     tasks[label] = progress.add_task(label, total=total)
                 progress.update(tasks[label], completed=done, total=total)
 
-            report = rotate(engine, settings.key_file, batch=batch_size, progress=on_progress)
+            keyring_for(settings, engine)  # refuses to rotate when keys are missing already
+            report = rotate(engine, settings.key_path, batch=batch_size, progress=on_progress)
     except KeyMaterialError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -73,24 +75,24 @@ def keys_rotate(
         f"{report.total} ciphertexts re-encrypted in {report.seconds:.1f}s "
         f"({rate:,.0f}/s, {report.passes} passes)"
     )
-    err.print(f"back up {settings.key_file} now: the old backup cannot read new data")
+    err.print(f"back up {settings.key_path} now: the old backup cannot read new data")
 
 
 @keys_app.command("status")
 def keys_status(database_url: DatabaseUrl = None) -> None:
     """The active key, the keys held, and how many stored ciphertexts use each."""
-    from shoptrack.identity.crypto import Keyring
+    from shoptrack.identity.keycheck import keyring_for
     from shoptrack.identity.rotation import key_usage
     from shoptrack.services import open_store
 
     settings = settings_for(database_url)
-    ring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
     engine, _, _ = open_store(settings)
     try:
+        ring = keyring_for(settings, engine)
         usage = key_usage(engine)
     finally:
         engine.dispose()
-    source = "SHOPTRACK_ENCRYPTION_KEYS" if settings.encryption_keys else str(settings.key_file)
+    source = "SHOPTRACK_ENCRYPTION_KEYS" if settings.encryption_keys else str(settings.key_path)
     err.print(f"keys from {source}; active: {ring.active_id}; held: {', '.join(ring.keys)}")
     table = Table("column", *[str(k) for k in ring.keys], "other")
     stale = 0
@@ -116,13 +118,13 @@ def worker(
 ) -> None:
     """Run the processors (identity linking, …) in a loop until interrupted."""
     from shoptrack.catalog.scheduler import FeedScheduler
-    from shoptrack.identity.crypto import Keyring
+    from shoptrack.identity.keycheck import keyring_for
     from shoptrack.processing.builtin import build_runner
     from shoptrack.services import open_store
 
     settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
-    keyring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
+    keyring = keyring_for(settings, engine)
     runner = build_runner(settings, engine, keyring)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -180,7 +182,7 @@ def sites_configure(
     """Show or change a site's settings; prints them as one JSON line (a new identity secret
     is in that line, once: store it in the shop's server configuration)."""
     from shoptrack.errors import ShoptrackError
-    from shoptrack.identity.crypto import Keyring
+    from shoptrack.identity.keycheck import keyring_for
     from shoptrack.identity.signing import SECRET_FIELD, configure_site
     from shoptrack.services import open_store
 
@@ -196,7 +198,7 @@ def sites_configure(
     settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     try:
-        ring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
+        ring = keyring_for(settings, engine)
         view = configure_site(engine, ring, site_id, changes)
     except ShoptrackError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
@@ -215,13 +217,13 @@ def contacts_list(
 ) -> None:
     """One page of SITE's contacts by id, one JSON line each (personal fields decrypted)."""
     from shoptrack.identity.contacts import ContactService
-    from shoptrack.identity.crypto import Keyring
+    from shoptrack.identity.keycheck import keyring_for
     from shoptrack.services import open_store
 
     settings = settings_for(database_url)
-    ring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
     engine, _, _ = open_store(settings)
     try:
+        ring = keyring_for(settings, engine)
         page, next_cursor = ContactService(engine, ring).page(site_id, limit, cursor)
     finally:
         engine.dispose()
@@ -229,6 +231,51 @@ def contacts_list(
         typer.echo(orjson.dumps(contact).decode())
     if next_cursor is not None:
         err.print(f"next page: shoptrack contacts list {site_id} --cursor {next_cursor}")
+
+
+@contacts_app.command("erase")
+def contacts_erase(
+    site_id: str,
+    contact_id: str,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Erase a contact by id (as DELETE /api/v1/contacts/{id}); prints the report as JSON.
+
+    Works without the keys of the contact's data too (a lost key file): what could not be
+    searched is listed under ``not_matched``.
+    """
+    from shoptrack.errors import ShoptrackError
+    from shoptrack.identity.erasure import erase_contact
+    from shoptrack.identity.keycheck import check_keys, open_keyring
+    from shoptrack.processing.builtin import build_runner
+    from shoptrack.services import open_store
+
+    settings = settings_for(database_url)
+    engine, _, _ = open_store(settings)
+    try:
+        ring = open_keyring(
+            engine, settings.key_path, settings.encryption_keys, allow_missing=True, create=False
+        )
+        # The processors catch up first (nothing waiting in the log links the person again),
+        # unless keys are missing: they could not read those events anyway.
+        runner = build_runner(settings, engine, ring)
+        complete = not check_keys(engine, ring).missing
+        report = erase_contact(
+            engine,
+            ring,
+            site_id,
+            contact_id,
+            actor="cli",
+            catch_up=(lambda: runner.drain(gap_wait_s=None)) if complete else None,
+        )
+    except ShoptrackError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(orjson.dumps(report.to_json()).decode())
+    for note in report.not_matched:
+        err.print(f"not matched: {note}")
 
 
 def register(app: typer.Typer, sites_app: typer.Typer) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import time
 from typing import Annotated, Any
 
@@ -10,7 +12,9 @@ import orjson
 import typer
 
 from shoptrack.cli.blocks import register as register_recommend_commands
+from shoptrack.cli.doctor import doctor
 from shoptrack.cli.evaluate import evaluate_app
+from shoptrack.cli.failures import debug_wanted, explain_failure
 from shoptrack.cli.feeds import feeds_app
 from shoptrack.cli.identity import register as register_identity_commands
 from shoptrack.cli.options import DatabaseUrl, err, settings_for
@@ -31,6 +35,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(reports_app, name="reports")
 app.add_typer(processors_app, name="processors")
+app.command()(doctor)
 
 
 # How `shoptrack serve` runs uvicorn (bench/ingest.py starts its empty handler with the same).
@@ -48,22 +53,25 @@ def serve(
     """Run the collector and API (migrations are applied on start)."""
     import uvicorn
 
-    from shoptrack.identity.crypto import Keyring
+    from shoptrack.identity.keycheck import keyring_for
     from shoptrack.processing.supervisor import WorkerProcess
+    from shoptrack.services import open_store
     from shoptrack.web.app import create_app
 
     settings = settings_for(database_url, host=host, port=port)
-    from shoptrack.services import open_store
-
+    # Store, migrations and keys are checked here, before uvicorn: a failure is then one line
+    # (main below), not a traceback from the application's start-up. The key file exists
+    # after this, before the worker starts: both would otherwise create it at once.
     engine, _, _ = open_store(settings)
-    engine.dispose()
+    try:
+        keyring_for(settings, engine)
+    finally:
+        engine.dispose()
     err.print(
         f"shoptrack listening on http://{settings.host}:{settings.port} "
         f"(store: {redacted_url(settings.database_url)})"
     )
     err.print("create a site with: shoptrack sites create 'My shop'")
-    # The key file exists before the worker starts: both would otherwise create it at once.
-    Keyring.load_or_create(settings.key_file, settings.encryption_keys)
     worker: WorkerProcess | None = None
     if settings.run_processors:
         # The processors and the feed schedule run in a child `shoptrack worker`, not in
@@ -234,5 +242,27 @@ register_identity_commands(app, sites_app)
 register_recommend_commands(app)
 
 
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show the traceback of a failure, not one line")
+    ] = False,
+) -> None:
+    """shoptrack: self-hosted e-commerce behaviour tracking."""
+    if debug:
+        os.environ["SHOPTRACK_DEBUG"] = "1"
+
+
 def main() -> None:
-    app()
+    """The ``shoptrack`` command: a failure it can explain (store, keys, settings) is one line
+    on stderr and exit status 1 (2 for settings), with the traceback only under ``--debug`` or
+    ``SHOPTRACK_LOG_LEVEL=debug``."""
+    try:
+        app()
+    except Exception as exc:
+        failure = explain_failure(exc)
+        if failure is None or debug_wanted():
+            raise
+        message, status = failure
+        sys.stderr.write(f"shoptrack: error: {message}\n")
+        sys.exit(status)

@@ -8,7 +8,7 @@ import orjson
 import typer
 
 from shoptrack.cli.options import DatabaseUrl, settings_for
-from shoptrack.identity.crypto import Keyring
+from shoptrack.identity.keycheck import keyring_for
 from shoptrack.processing.builtin import build_runner
 from shoptrack.services import open_store
 from shoptrack.store import failures_repo
@@ -68,9 +68,7 @@ def replay_command(
     settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
     try:
-        runner = build_runner(
-            settings, engine, Keyring.load_or_create(settings.key_file, settings.encryption_keys)
-        )
+        runner = build_runner(settings, engine, keyring_for(settings, engine))
         if processor is not None:
             with engine.connect() as conn:
                 known = {p.name for p in runner.processors} | failures_repo.processor_names(conn)

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from shoptrack.errors import Unavailable
+from shoptrack.store.db import store_problem
 from shoptrack.store.sites_repo import SiteRepository, is_valid_site_id
+
+_T = TypeVar("_T")
 
 _NEGATIVE_TTL_S = 3.0
 _KEY_TTL_S = 60.0
@@ -33,7 +41,7 @@ class SiteDirectory:
         missing_since = self._missing.get(site_id)
         if missing_since is not None and time.monotonic() - missing_since < _NEGATIVE_TTL_S:
             return False
-        site = await asyncio.get_running_loop().run_in_executor(None, self._repo.get, site_id)
+        site = await _from_store(self._repo.get, site_id)
         if site is None:
             if len(self._missing) > 10_000:
                 self._missing.clear()
@@ -49,10 +57,17 @@ class SiteDirectory:
         cached = self._keys.get(key)
         if cached is not None and time.monotonic() - cached[1] < _KEY_TTL_S:
             return cached[0]
-        site_id = await asyncio.get_running_loop().run_in_executor(
-            None, self._repo.site_for_key, key
-        )
+        site_id = await _from_store(self._repo.site_for_key, key)
         if len(self._keys) > 10_000:
             self._keys.clear()
         self._keys[key] = (site_id, time.monotonic())
         return site_id
+
+
+async def _from_store(lookup: Callable[[str], _T], value: str) -> _T:
+    """A repository lookup off the event loop; a store failure is a 503 (nothing acknowledged,
+    the client retries), never a 500."""
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, lookup, value)
+    except SQLAlchemyError as exc:
+        raise Unavailable(f"the sites cannot be read: {store_problem(exc)}") from None

@@ -49,6 +49,11 @@ class GroupCommitWriter:
         self.commits = 0
         self.committed_rows = 0
 
+    @property
+    def running(self) -> bool:
+        """Whether the writer task takes requests (started, not closing, not dead)."""
+        return self._task is not None and not self._task.done() and not self._closing
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
 

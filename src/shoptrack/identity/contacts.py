@@ -25,6 +25,7 @@ from shoptrack.identity.resolve import WorkingSet
 from shoptrack.identity.store import (
     BIDX_COLUMNS,
     ContactRecord,
+    decrypt_or_explain,
     load_by_index,
     lock_site,
     merged_ids,
@@ -244,8 +245,11 @@ class ContactService:
                 for row in conn.execute(stmt):
                     event = orjson.loads(row.data)
                     if row.identity_enc is not None:
-                        event["identity"] = self.keyring.decrypt_json(
-                            row.identity_enc, PURPOSE_EVENT_IDENTITY
+                        event["identity"] = decrypt_or_explain(
+                            self.keyring,
+                            row.identity_enc,
+                            PURPOSE_EVENT_IDENTITY,
+                            f"the identity of event {event.get('id')}",
                         )
                     out_events.append(event)
                 stmt = select(pending_identities).where(
@@ -258,8 +262,11 @@ class ContactService:
                             "visitor_id": row.visitor_id,
                             "first_seen_at": iso_ms(row.first_seen_at),
                             "last_seen_at": iso_ms(row.last_seen_at),
-                            "identity": self.keyring.decrypt_json(
-                                row.identity_enc, PURPOSE_PENDING_IDENTITY
+                            "identity": decrypt_or_explain(
+                                self.keyring,
+                                row.identity_enc,
+                                PURPOSE_PENDING_IDENTITY,
+                                f"a pending identity of visitor {row.visitor_id}",
                             ),
                         }
                     )

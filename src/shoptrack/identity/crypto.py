@@ -2,8 +2,11 @@
 
 Scheme
 ------
-* Data keys are random 256-bit AES keys, each with a short key id (``k1``, ``k2`` …). Exactly
-  one is *active*: new ciphertexts use it; older keys stay to decrypt what they wrote.
+* Data keys are random 256-bit AES keys, each with a short random key id (``k`` and 8 hex
+  digits; files from older releases hold ``k1``, ``k2`` … and keep working). Exactly one is
+  *active*: new ciphertexts use it; older keys stay to decrypt what they wrote. Ids are random
+  so that a key file made afresh never names a key the store already holds ciphertexts of:
+  ``identity/keycheck.py`` then sees that the store's key ids are missing and refuses to start.
 * A ciphertext is ``b"\\x01" | len(key_id) | key_id | nonce(12) | AES-256-GCM(plaintext)``.
   The key id travels inside every ciphertext, so rotation never needs a flag day: a reader
   picks the key the ciphertext names.
@@ -19,8 +22,9 @@ Scheme
   against a guessed e-mail. The index key is not rotated by ``keys rotate``: every index would
   have to be recomputed from decrypted data at once, and a leaked index reveals only equality.
 * Keys come from ``SHOPTRACK_ENCRYPTION_KEYS`` (the key file's JSON) or from the key file
-  (``SHOPTRACK_KEY_FILE``), which is created on first run with mode 0600. Losing it makes the
-  encrypted personal data unreadable: back it up apart from the database.
+  (``SHOPTRACK_KEY_FILE``), which is created on first run with mode 0600, but only while the
+  store holds no ciphertext (``identity/keycheck.py``). Losing it makes the encrypted personal
+  data unreadable: back it up apart from the database.
 
 Rotation
 --------
@@ -116,7 +120,8 @@ class Keyring:
     # --- loading ----------------------------------------------------------------------
     @classmethod
     def generate(cls) -> Keyring:
-        return cls("k1", {"k1": AESGCM.generate_key(bit_length=256)}, secrets.token_bytes(32))
+        key_id = new_key_id()
+        return cls(key_id, {key_id: AESGCM.generate_key(bit_length=256)}, secrets.token_bytes(32))
 
     @classmethod
     def from_json(cls, raw: str | bytes, *, source: Path | None = None) -> Keyring:
@@ -199,10 +204,9 @@ class Keyring:
     def with_new_key(self) -> Keyring:
         """A copy with one more data key, which becomes the active one."""
         state = self._state
-        number = 1
-        while f"k{number}" in state.keys:
-            number += 1
-        new_id = f"k{number}"
+        new_id = new_key_id()
+        while new_id in state.keys:
+            new_id = new_key_id()
         keys = {**state.keys, new_id: AESGCM.generate_key(bit_length=256)}
         return Keyring(new_id, keys, state.index_key, source=self._source)
 
@@ -296,6 +300,11 @@ class Keyring:
     def contact_index(self, site_id: str, kind: str, normalized_value: str) -> str:
         """The blind index of one contact identifier (``kind``: one of ``INDEX_KINDS``)."""
         return self.blind_index(f"{site_id}\x00{normalized_value}", f"contact-{kind}")
+
+
+def new_key_id() -> str:
+    """A random key id: two key files never share one by chance (2**-32 per pair)."""
+    return "k" + secrets.token_hex(4)
 
 
 def _mtime(path: Path | None) -> int | None:

@@ -13,6 +13,11 @@ waits in the log to be linked again), then, in one transaction under the site's 
 * one audit entry records that an erasure happened, with counts and the (now meaningless)
   contact id: never a name, e-mail or phone.
 
+A contact whose profile cannot be decrypted (its key is lost) is erased all the same, by id:
+the row, merges, visitor links, events and pending identities (by the contact's stored blind
+indexes) need no plaintext. Only the search of rejected bodies needs the e-mail and phone; the
+report's ``not_matched`` says what could not be searched, and why.
+
 Caveats: a contact merged away keeps no e-mail of its own (``resolve``), so events identified
 only by such a dropped e-mail and never linked are out of reach; the database's own free pages
 and WAL may hold old bytes until reused or vacuumed, and backups keep what they kept.
@@ -22,19 +27,20 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, bindparam, delete, or_, select, update
 
-from shoptrack.errors import NotFound
-from shoptrack.identity.crypto import INDEX_KINDS, PURPOSE_REJECTED_BODY, Keyring
+from shoptrack.errors import KeyMissing, NotFound
+from shoptrack.identity.crypto import PURPOSE_REJECTED_BODY, KeyMaterialError, Keyring
 from shoptrack.identity.store import (
     BIDX_COLUMNS,
     lock_site,
     merged_ids,
-    resolve_contact,
+    record_from_row,
+    resolve_contact_row,
     visitors_of,
     write_audit,
 )
@@ -58,6 +64,8 @@ class ErasureReport:
     pending: int
     rejected: int
     merged_contacts: int
+    # What could not be searched for the person (e.g. their profile's key is lost).
+    not_matched: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +76,7 @@ class ErasureReport:
             "pending_identities_deleted": self.pending,
             "rejected_bodies_deleted": self.rejected,
             "merged_contacts_deleted": self.merged_contacts,
+            "not_matched": self.not_matched,
         }
 
 
@@ -84,11 +93,18 @@ def erase_contact(
         catch_up()
     with engine.begin() as conn:
         lock_site(conn, site_id)
-        record = resolve_contact(conn, keyring, site_id, contact_id[:64])
-        if record is None:
+        row = resolve_contact_row(conn, site_id, contact_id[:64])
+        if row is None:
             raise NotFound(f"no contact {contact_id[:64]!r}", "id")
-        cid = record.contact_id
-        identifiers = record.identifiers()
+        cid = row.contact_id
+        not_matched: list[str] = []
+        try:
+            identifiers = record_from_row(row, keyring).identifiers()
+        except KeyMissing as exc:
+            identifiers = {}
+            not_matched.append(
+                f"rejected bodies: the contact's e-mail and phone are unknown ({exc.message})"
+            )
         former = merged_ids(conn, site_id, cid)
         all_ids = [cid, *former]
         visitor_ids = [v["visitor_id"] for v in visitors_of(conn, site_id, cid)]
@@ -106,12 +122,12 @@ def erase_contact(
         )
         changed += _rewrite(conn, stmt, new_ids)
 
-        # Pending identities: of their visitors, or carrying their identifiers.
+        # Pending identities: of their visitors, or carrying their identifiers (matched by
+        # the blind indexes stored with the contact: no decryption needed).
         conditions = [
-            pending_identities.c[BIDX_COLUMNS[kind]]
-            == keyring.contact_index(site_id, kind, identifiers[kind])
-            for kind in INDEX_KINDS
-            if kind in identifiers
+            pending_identities.c[column] == getattr(row, column)
+            for column in BIDX_COLUMNS.values()
+            if getattr(row, column) is not None
         ]
         clauses = [or_(*conditions)] if conditions else []
         clauses += [pending_identities.c.visitor_id.in_(part) for part in chunks(visitor_ids)]
@@ -140,7 +156,12 @@ def erase_contact(
                 contacts.c.site_id == site_id, contacts.c.contact_id.in_(all_ids)
             )
         )
-        rejected = _delete_rejected(conn, keyring, site_id, identifiers)
+        rejected, unsearched = _delete_rejected(conn, keyring, site_id, identifiers)
+        if unsearched:
+            not_matched.append(
+                f"rejected bodies: {unsearched} of the site's could not be decrypted and "
+                "were not searched"
+            )
         report = ErasureReport(
             contact_id=cid,
             audit_id="",
@@ -149,6 +170,7 @@ def erase_contact(
             pending=pending,
             rejected=rejected,
             merged_contacts=len(former),
+            not_matched=not_matched,
         )
         details = report.to_json()
         details.pop("audit_id")
@@ -182,16 +204,22 @@ def _rewrite(conn: Any, stmt: Any, new_ids: dict[str, str]) -> int:
     return len(updates)
 
 
-def _delete_rejected(conn: Any, keyring: Keyring, site_id: str, identifiers: dict[str, str]) -> int:
-    """Rejected bodies are kept whole (encrypted); drop those that name the person."""
+def _delete_rejected(
+    conn: Any, keyring: Keyring, site_id: str, identifiers: dict[str, str]
+) -> tuple[int, int]:
+    """Rejected bodies are kept whole (encrypted); drop those that name the person.
+
+    Returns (deleted, bodies that could not be decrypted and so not searched).
+    """
     needles = []
     if "email" in identifiers:
         needles.append(identifiers["email"].encode())
     if "phone" in identifiers:
         needles += [identifiers["phone"].encode(), identifiers["phone"].lstrip("+").encode()]
     if not needles:
-        return 0
+        return 0, 0
     doomed: list[int] = []
+    unsearched = 0
     last = 0
     while True:
         stmt = (
@@ -207,10 +235,11 @@ def _delete_rejected(conn: Any, keyring: Keyring, site_id: str, identifiers: dic
             last = row.seq
             try:
                 body = keyring.decrypt(row.body_enc, PURPOSE_REJECTED_BODY).lower()
-            except Exception:
+            except KeyMaterialError:
+                unsearched += 1
                 continue
             if any(needle in body for needle in needles):
                 doomed.append(row.seq)
     for part in chunks(doomed):
         conn.execute(delete(rejected_events).where(rejected_events.c.seq.in_(part)))
-    return len(doomed)
+    return len(doomed), unsearched

@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, and_, or_, select, update
 
-from shoptrack.identity.crypto import INDEX_KINDS, Keyring, purpose_contact
+from shoptrack.errors import KeyMissing
+from shoptrack.identity.crypto import INDEX_KINDS, KeyMaterialError, Keyring, purpose_contact
 from shoptrack.store.sql import chunks, insert_for, now_ms, pg_site_lock
 from shoptrack.store.tables import (
     audit_log,
@@ -81,12 +82,23 @@ class ContactRecord:
         return (self.created_at, self.contact_id)
 
 
+def decrypt_or_explain(keyring: Keyring, ciphertext: bytes, purpose: bytes, what: str) -> Any:
+    """The decrypted JSON value, or a ``key_missing`` error naming ``what`` and the key id."""
+    try:
+        return keyring.decrypt_json(ciphertext, purpose)
+    except KeyMaterialError as exc:
+        raise KeyMissing(
+            f"{what} cannot be decrypted: {exc}; restore the key file from backup "
+            "(a contact can still be erased without it)",
+            "id",
+        ) from None
+
+
 def record_from_row(row: Any, keyring: Keyring) -> ContactRecord:
     profile: dict[str, Any] = {}
     if row.profile_enc is not None:
-        profile = keyring.decrypt_json(
-            row.profile_enc, purpose_contact(row.site_id, row.contact_id)
-        )
+        purpose = purpose_contact(row.site_id, row.contact_id)
+        profile = decrypt_or_explain(keyring, row.profile_enc, purpose, f"contact {row.contact_id}")
     return ContactRecord(
         site_id=row.site_id,
         contact_id=row.contact_id,
@@ -153,6 +165,17 @@ def resolve_contact(
         seen.add(record.contact_id)
         record = load_contact(conn, keyring, site_id, record.merged_into)
     return record if record is not None and record.merged_into is None else None
+
+
+def resolve_contact_row(conn: Connection, site_id: str, contact_id: str) -> Any | None:
+    """The live contact row for an id, following merges, without decrypting anything."""
+    seen: set[str] = set()
+    stmt = select(contacts).where(contacts.c.site_id == site_id)
+    row = conn.execute(stmt.where(contacts.c.contact_id == contact_id)).first()
+    while row is not None and row.merged_into is not None and row.contact_id not in seen:
+        seen.add(row.contact_id)
+        row = conn.execute(stmt.where(contacts.c.contact_id == row.merged_into)).first()
+    return row if row is not None and row.merged_into is None else None
 
 
 def upsert_links(conn: Connection, rows: list[dict[str, Any]]) -> None:

@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - Windows: SQLite's own retries only
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 
@@ -31,6 +32,14 @@ def normalize_url(url: str) -> str:
 def redacted_url(url: str) -> str:
     """The database URL without its password: secrets never reach a log or a terminal."""
     return make_url(normalize_url(url)).render_as_string(hide_password=True)
+
+
+def store_problem(exc: BaseException) -> str:
+    """A store error in one line: the driver's own first line and its type, never
+    SQLAlchemy's text (which quotes the statement, and with it values)."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    first_line = (str(cause).strip().splitlines() or [""])[0]
+    return f"{first_line} ({type(cause).__module__.split('.')[0]}.{type(cause).__name__})"
 
 
 def is_sqlite(url: str) -> bool:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -27,3 +29,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def revisions(engine: Engine) -> tuple[str | None, str | None]:
+    """(the store's revision, the newest shipped); equal when the schema is up to date."""
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    return current, script.get_current_head()

@@ -9,7 +9,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import text
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -27,6 +26,7 @@ from shoptrack.web.api.processor_failures import router as processor_failures_ro
 from shoptrack.web.api.reports import router as reports_router
 from shoptrack.web.docs import docs_routes
 from shoptrack.web.handlers import install_error_handlers
+from shoptrack.web.health import HealthCheck, HealthFailure
 from shoptrack.web.hosts import TrustedHosts
 from shoptrack.web.index import HEALTH_PATH
 from shoptrack.web.index import router as index_router
@@ -34,7 +34,7 @@ from shoptrack.web.ingest import IngestionEndpoints
 from shoptrack.web.openapi import refine
 from shoptrack.web.recs import recommendation_routes
 from shoptrack.web.redirects import install_slash_redirects
-from shoptrack.web.responses import json_response
+from shoptrack.web.responses import error_response, json_response
 from shoptrack.web.scripts import tracker_routes
 
 
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
         services = await run_in_threadpool(Services.build, settings)
         app.state.services = services
         services.writer.start()
+        app.state.health = HealthCheck(services.engine, services.writer)
         app.state.catalog = catalog = CatalogService(services.engine, settings)
         if settings.run_processors:
             catalog.start_scheduler()  # scheduled feed imports, beside the processors
@@ -120,18 +121,14 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
 
     install_error_handlers(app)
 
-    @app.get(HEALTH_PATH, tags=["health"], summary="200 when the event store answers")
+    @app.get(HEALTH_PATH, tags=["health"], summary="200 when ingestion can work, else 503")
     async def healthz(request: Request) -> Response:
-        services: Services = request.app.state.services
-
-        def ping() -> None:
-            with services.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-
-        try:
-            await run_in_threadpool(ping)
-        except Exception as exc:
-            return json_response({"status": "unavailable", "store": type(exc).__name__}, 503)
+        health: HealthCheck = request.app.state.health
+        failure = health.cached()
+        if failure is False:
+            failure = await run_in_threadpool(health.check)
+        if isinstance(failure, HealthFailure):
+            return error_response(failure.error(), extra={"status": "unavailable"})
         return json_response({"status": "ok", "version": __version__})
 
     return app

@@ -14,11 +14,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match, Mount
 
-from shoptrack.errors import MethodNotAllowed, NotFound, Reason, ShoptrackError
+from shoptrack.errors import MethodNotAllowed, NotFound, Reason, ShoptrackError, Unavailable
+from shoptrack.store.db import store_problem
 from shoptrack.web.responses import error_response
 
 # Where a validation error points: the leading part says where the value came from.
@@ -102,6 +104,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:
         return http_error(request, exc)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _store_error(_request: Request, exc: SQLAlchemyError) -> Response:
+        # The store failed, not the request: 503 (retry), and the driver's line only.
+        return error_response(Unavailable(f"the store is unavailable: {store_problem(exc)}"))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
@@ -21,7 +22,8 @@ from shoptrack.collector.limits import ClientDisconnected
 from shoptrack.collector.pipeline import RequestMeta
 from shoptrack.collector.service import Collector
 from shoptrack.collector.wire import read_rest_event, read_webevent
-from shoptrack.errors import MethodNotAllowed, Reason, ShoptrackError, Unauthorized
+from shoptrack.errors import MethodNotAllowed, Reason, ShoptrackError, Unauthorized, Unavailable
+from shoptrack.store.db import store_problem
 from shoptrack.web.auth import api_key_from_headers
 from shoptrack.web.cors import EVENTS_CORS, raw_headers
 from shoptrack.web.responses import RawHeaders, Reply, batch_payload
@@ -190,6 +192,12 @@ class IngestionEndpoints:
                 reply = await handler(Request(scope, receive))
             except ClientDisconnected:
                 return  # nobody is left to answer; nothing of the request was stored
+            except SQLAlchemyError as exc:
+                # Whatever part of the store failed, nothing was acknowledged: the client
+                # keeps the events and retries, as after any 503.
+                log.error("ingestion request to %s: store error %s", scope["path"], type(exc))
+                failure = Unavailable(f"the event store is unavailable: {store_problem(exc)}")
+                reply = Reply.error(failure, endpoint.failure_headers)
             except Exception:
                 # Never the body or its values: only where it failed.
                 log.exception("ingestion request to %s failed", scope["path"])
