@@ -12,7 +12,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from shoptrack.collector.limits import Limits, check_structure, parse_json, read_body
+from shoptrack.collector.limits import (
+    Limits,
+    check_storable,
+    check_structure,
+    parse_json,
+    read_body,
+)
 from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.identity.contacts import one_identifier, require_rows
 from shoptrack.identity.services import IdentityServices
@@ -225,6 +231,7 @@ async def patch_site_settings(request: Request, site_id: SiteId) -> Response:
     )
     if not isinstance(body, dict):
         raise ShoptrackError(Reason.INVALID_BODY, "expected an object of settings")
+    check_storable(body)  # settings are stored as text
     changes: dict[str, Any] = body
     values = await run_in_threadpool(_identity(request).site_settings.update, site_id, changes)
     return json_response({"site_id": site_id, "settings": values})
