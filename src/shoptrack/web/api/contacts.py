@@ -206,6 +206,12 @@ async def export_contact(request: Request, site_id: SiteId, contact_id: str) -> 
 @router.delete(
     "/contacts/{contact_id}",
     summary="Erase the person: personal data deleted, events kept but unlinkable, audited",
+    responses={
+        503: {
+            "description": "The site's events were not all read by the identity processor in "
+            "time (SHOPTRACK_ERASURE_WAIT_S): nothing was erased, retry"
+        }
+    },
 )
 async def erase_contact(request: Request, site_id: SiteId, contact_id: str) -> Response:
     services = request.app.state.services
