@@ -388,3 +388,31 @@ def test_the_import_limit_is_not_hidden_by_the_list_length_limit(
         )
         assert response.status_code == 200, response.text
         assert response.json()["accepted"] == 25
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "message"),
+    [
+        ({"a": ["ok", "b\x00"]}, "a[1]", "a[1]: must not contain NUL"),
+        ({"a": {"k\x00": 1}}, "a.k\\u0000", "a.k\\u0000: a field name must not contain NUL"),
+        (["x", "\ud800"], "[1]", "[1]: must not contain a lone surrogate (U+D800 to U+DFFF)"),
+        ("\udfff", None, "body: must not contain a lone surrogate (U+D800 to U+DFFF)"),
+        # The first in document order, however deep the earlier one is.
+        ({"a": [{"b": "\x00"}], "c": "\x00"}, "a[0].b", "a[0].b: must not contain NUL"),
+    ],
+)
+def test_unstorable_strings_are_refused_naming_their_path(
+    value: Any, field: str | None, message: str
+) -> None:
+    with pytest.raises(ShoptrackError) as caught:
+        check_storable(value)
+    assert (caught.value.code, caught.value.field, caught.value.message) == (
+        Reason.INVALID_VALUE,
+        field,
+        message,
+    )
+    assert caught.value.status == 400
+
+
+def test_storable_text_passes() -> None:
+    check_storable({"emoji": "😀", "accents": "é", "list": ["\ufffd", 1, None, {"k": "v"}]})
