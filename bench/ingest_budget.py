@@ -46,6 +46,7 @@ from typing import Any
 
 from ingest import EVENT_PATH, USER_AGENT, BodyMaker, empty_app, hot_path
 from shoptrack.cli.main import tune_garbage_collector
+from shoptrack.collector.limits import may_hold_unstorable
 from shoptrack.collector.pipeline import RequestMeta, build_event, to_row
 from shoptrack.collector.service import Candidate
 from shoptrack.collector.wire import read_webevent
@@ -143,11 +144,14 @@ async def _read(request: Any) -> tuple[Any, RequestMeta, list[Candidate]]:
     collector = collector_of(request)
     meta = collector.request_meta(request)
     settings = collector.settings
-    body, _raw = await collector.read_json(
+    body, raw = await collector.read_json(
         request, settings.max_body_bytes, settings.max_events_per_batch
     )
     site_id, candidates, _envelope = read_webevent(
-        body, settings.max_events_per_batch, meta.received_ms
+        body,
+        settings.max_events_per_batch,
+        meta.received_ms,
+        check_strings=may_hold_unstorable(raw),
     )
     if not await collector.sites.exists(site_id):
         raise RuntimeError(f"site {site_id} does not exist")

@@ -45,7 +45,7 @@ def run_stage(stage: str, bodies: int, made: int) -> None:
     ``stage``. Both counts make the same batches, so making them cancels out."""
     from shoptrack.cli.main import tune_garbage_collector
     from shoptrack.collector.enrich import Sessionizer
-    from shoptrack.collector.limits import check_structure, parse_json
+    from shoptrack.collector.limits import check_structure, may_hold_unstorable, parse_json
     from shoptrack.collector.pipeline import RequestMeta, build_event, to_row
     from shoptrack.collector.service import pipeline_config, structure_limits
     from shoptrack.collector.wire import read_webevent
@@ -66,7 +66,9 @@ def run_stage(stage: str, bodies: int, made: int) -> None:
     for raw in raw_bodies:
         body = parse_json(raw)
         check_structure(body, limits, raw)
-        _site, candidates, _envelope = read_webevent(body, max_events, meta.received_ms)
+        _site, candidates, _envelope = read_webevent(
+            body, max_events, meta.received_ms, check_strings=may_hold_unstorable(raw)
+        )
         if stage == "parse":
             continue
         for candidate in candidates:

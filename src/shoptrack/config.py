@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # processor off the same way without charging any event an attempt.
     processor_max_attempts: int = Field(3, ge=1, le=1000)
     processor_retry_backoff_s: float = Field(5.0, ge=0, le=600)
+    # An erasure first waits for the identity processor to read the site's committed events
+    # (no identity of the person may still wait to be linked); past this it answers 503.
+    erasure_wait_s: float = Field(30.0, gt=0, le=600)
 
     # --- product catalogue ----------------------------------------------------------------
     feed_batch_size: int = Field(2000, ge=1, le=100_000)

@@ -83,7 +83,8 @@ class Forbidden(ShoptrackError):
 
 
 class Unavailable(ShoptrackError):
-    """The store could not commit: nothing was acknowledged, the client should retry."""
+    """The store could not commit, or the work waited for did not happen in time: nothing was
+    acknowledged or done, the client should retry."""
 
     status = 503
 

@@ -13,6 +13,7 @@ from shoptrack.config import Settings
 from shoptrack.identity.crypto import Keyring
 from shoptrack.identity.erasure import ErasureReport
 from shoptrack.identity.keycheck import keyring_for
+from shoptrack.identity.linking import NAME as IDENTITY_PROCESSOR
 from shoptrack.identity.services import IdentityServices
 from shoptrack.processing.builtin import build_runner
 from shoptrack.processing.runner import ProcessorRunner
@@ -58,9 +59,20 @@ class Services:
         )  # fmt: skip
 
     def erase_contact(self, site_id: str, contact_id: str, actor: str) -> ErasureReport:
-        """Erasure, after this process's processors have read every committed event."""
+        """Erasure, once the identity processor has read the site's committed events.
+
+        Only the identity processor's state decides what erasure finds (the person's visitors
+        and pending identities); the others derive nothing that erasure reads or deletes. And
+        only this site's events: another site's stuck processing must not hold it up. Past
+        ``erasure_wait_s`` it is a 503 (``Unavailable``), with nothing erased.
+        """
         return self.identity.erase(
-            site_id, contact_id, actor, catch_up=lambda: self.runner.drain(gap_wait_s=None)
+            site_id,
+            contact_id,
+            actor,
+            catch_up=lambda: self.runner.catch_up_site(
+                site_id, (IDENTITY_PROCESSOR,), self.settings.erasure_wait_s
+            ),
         )
 
 

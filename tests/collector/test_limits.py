@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from shoptrack.collector.limits import Limits, _name_the_excess, check_structure
+from shoptrack.collector.limits import Limits, _name_the_excess, check_storable, check_structure
 from shoptrack.config import Settings
-from shoptrack.errors import LimitExceeded, Reason
+from shoptrack.errors import LimitExceeded, Reason, ShoptrackError
 from shoptrack.store.tables import events, rejected_events
 from shoptrack.web.app import create_app
 from tests.support.apps import DATABASES, module_app
@@ -317,25 +317,34 @@ def test_structure_refusals_name_the_path(value: Any, code: Reason, field: str |
     assert caught.value.status == 400
 
 
-_json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=14),
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=14), children, max_size=5)
-    ),
-    max_leaves=40,
+def _json_values(text: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | text,
+        lambda children: (
+            st.lists(children, max_size=5) | st.dictionaries(text, children, max_size=5)
+        ),
+        max_leaves=40,
+    )
+
+
+# Storable text only: the limits are what these compare (NUL has its own test below).
+_storable_values = _json_values(
+    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=14)
 )
+# Text with NUL now and then (hypothesis draws no surrogates unless asked: orjson refuses them).
+_any_values = _json_values(st.text(st.sampled_from("a\x00é😀,[{"), max_size=14))
 
 
 def _outcome(check: Any, *args: Any) -> tuple[Reason, str | None] | None:
     try:
         check(*args)
-    except LimitExceeded as refusal:
+    except ShoptrackError as refusal:
         return refusal.code, refusal.field
     return None
 
 
 @settings(max_examples=400, deadline=None)
-@given(value=_json_values, max_events=st.none() | st.integers(1, 5))
+@given(value=_storable_values, max_events=st.none() | st.integers(1, 5))
 def test_the_quick_checks_never_let_through_what_the_exact_walk_refuses(
     value: Any, max_events: int | None
 ) -> None:
@@ -345,6 +354,18 @@ def test_the_quick_checks_never_let_through_what_the_exact_walk_refuses(
     exact = _outcome(_name_the_excess, value, limits)
     assert _outcome(check_structure, value, limits, orjson.dumps(value)) == exact
     assert _outcome(check_structure, value, limits) == exact
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_any_values)
+def test_the_bytes_never_let_through_a_nul_the_walk_refuses(value: Any) -> None:
+    # The raw bytes decide only "no NUL can be in there"; a refusal is always the walk's.
+    limits = Limits(10**6, 100, 100, 100)
+    walked = _outcome(check_storable, value)
+    assert _outcome(check_structure, value, limits, orjson.dumps(value)) == walked
+    assert _outcome(check_structure, value, limits) == walked
+    # (orjson writes NUL as its escape; the alphabet has no backslash of its own.)
+    assert (walked is None) == (b"\\u0000" not in orjson.dumps(value))
 
 
 def test_the_import_limit_is_not_hidden_by_the_list_length_limit(
@@ -367,3 +388,31 @@ def test_the_import_limit_is_not_hidden_by_the_list_length_limit(
         )
         assert response.status_code == 200, response.text
         assert response.json()["accepted"] == 25
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "message"),
+    [
+        ({"a": ["ok", "b\x00"]}, "a[1]", "a[1]: must not contain NUL"),
+        ({"a": {"k\x00": 1}}, "a.k\\u0000", "a.k\\u0000: a field name must not contain NUL"),
+        (["x", "\ud800"], "[1]", "[1]: must not contain a lone surrogate (U+D800 to U+DFFF)"),
+        ("\udfff", None, "body: must not contain a lone surrogate (U+D800 to U+DFFF)"),
+        # The first in document order, however deep the earlier one is.
+        ({"a": [{"b": "\x00"}], "c": "\x00"}, "a[0].b", "a[0].b: must not contain NUL"),
+    ],
+)
+def test_unstorable_strings_are_refused_naming_their_path(
+    value: Any, field: str | None, message: str
+) -> None:
+    with pytest.raises(ShoptrackError) as caught:
+        check_storable(value)
+    assert (caught.value.code, caught.value.field, caught.value.message) == (
+        Reason.INVALID_VALUE,
+        field,
+        message,
+    )
+    assert caught.value.status == 400
+
+
+def test_storable_text_passes() -> None:
+    check_storable({"emoji": "😀", "accents": "é", "list": ["\ufffd", 1, None, {"k": "v"}]})

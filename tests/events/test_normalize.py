@@ -60,7 +60,9 @@ def rest(name: str, sections: dict[str, Any], *, authenticated: bool = False) ->
         },
         **sections,
     }
-    candidate = read_rest_event(body, site_id_from_key=None, authenticated=authenticated)
+    candidate = read_rest_event(
+        body, site_id_from_key=None, authenticated=authenticated, check_strings=True
+    )
     assert candidate.incoming is not None, candidate.error
     meta = RequestMeta(received_ms=NOW_MS, ip=None, user_agent=None)
     event = build_event(candidate.incoming, meta, CONFIG, KEYRING, Sessionizer(1_800_000))
@@ -861,7 +863,9 @@ def test_rest_customer_data_is_general_info_only() -> None:
             "user_name": "Someone",
         }
     }
-    candidate = read_rest_event(body, site_id_from_key=None, authenticated=False)
+    candidate = read_rest_event(
+        body, site_id_from_key=None, authenticated=False, check_strings=True
+    )
     assert candidate.incoming is not None
     meta = RequestMeta(received_ms=NOW_MS, ip=None, user_agent=None)
     event = build_event(candidate.incoming, meta, CONFIG, KEYRING, Sessionizer(1_800_000))

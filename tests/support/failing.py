@@ -81,17 +81,39 @@ class UnreachableStoreProcessor:
     def handle(self, conn: Connection, after: int, upto: int) -> None:
         self.calls += 1
         if not self.reachable:
-            # Nothing listens on port 1: psycopg's "connection refused" OperationalError.
-            other = create_engine(
-                "postgresql+psycopg://shoptrack@127.0.0.1:1/none",
-                connect_args={"connect_timeout": 1},
-            )
-            try:
-                with other.connect():
-                    pass
-            finally:
-                other.dispose()
+            reach_the_unreachable_store()
         self.handled.append((after, upto))
+
+
+def reach_the_unreachable_store() -> None:
+    """Nothing listens on port 1: psycopg's "connection refused" OperationalError."""
+    other = create_engine(
+        "postgresql+psycopg://shoptrack@127.0.0.1:1/none", connect_args={"connect_timeout": 1}
+    )
+    try:
+        with other.connect():
+            pass
+    finally:
+        other.dispose()
+
+
+class StuckOnSiteProcessor:
+    """Cannot get past one site's events: a batch holding one needs a store that is down.
+
+    A store error blames no event, so its cursor stays in front of that site's first event
+    for good: every later event, of any site, waits behind it for this processor.
+    """
+
+    def __init__(self, site_id: str, name: str = "stuck") -> None:
+        self.site_id = site_id
+        self.name = name
+
+    def handle(self, conn: Connection, after: int, upto: int) -> None:
+        sites = conn.execute(
+            select(events.c.site_id).where(events.c.seq > after, events.c.seq <= upto)
+        ).scalars()
+        if self.site_id in set(sites):
+            reach_the_unreachable_store()
 
 
 @contextmanager

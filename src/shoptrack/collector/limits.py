@@ -1,11 +1,14 @@
-"""Input limits: body size, nesting depth, list length and string length.
+"""Input limits: body size, nesting depth, list length and string length; storable text.
 
 Checked once over the parsed body, iteratively (a hostile body must not be able to exhaust the
-stack), before any event is read, so every later step can rely on bounded input.
+stack), before any event is read, so every later step can rely on bounded input, and on
+strings every store can hold: no NUL (PostgreSQL text cannot hold it) and no lone surrogate
+(no UTF-8 encoder can write it), in keys and values at any depth.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +25,8 @@ class Limits:
     max_list_length: int
     max_string_length: int
     # A batch's top-level ``events`` list has its own limit (answered 413) instead of the list
-    # length, so that neither limit hides the other.
+    # length, so that neither limit hides the other. Its items' strings are not checked with
+    # the body's: the wire adapters check each event, to reject it alone.
     max_events: int | None = None
 
 
@@ -81,16 +85,94 @@ def parse_json(body: bytes) -> Any:
 
 
 def check_structure(value: Any, limits: Limits, raw: bytes | None = None) -> None:
-    """Raise LimitExceeded naming the first path that is too deep, too long or too large.
+    """Raise LimitExceeded naming the first path that is too deep, too long or too large,
+    or ShoptrackError naming the first string no store can hold (:func:`check_storable`).
 
-    ``raw``, the bytes ``value`` was parsed from, lets most bodies pass without a walk: this
-    runs for every request. The path-naming walk runs only when a quick one finds a problem.
+    ``raw``, the bytes ``value`` was parsed from by :func:`parse_json`, lets most bodies pass
+    without a walk: this runs for every request. The path-naming walk runs only when a quick
+    one finds a problem.
     """
-    if raw is not None and _bytes_rule_out_excess(raw, limits):
-        return
-    if _surely_within(value, limits):
-        return
-    _name_the_excess(value, limits)
+    surely_within = raw is not None and _bytes_rule_out_excess(raw, limits)
+    if not surely_within and not _surely_within(value, limits):
+        _name_the_excess(value, limits)
+    if raw is None or may_hold_unstorable(raw):
+        # A batch's events are each the wire adapter's to check (``check_storable`` with the
+        # event's path), so that one bad event is rejected alone, not its whole batch.
+        check_storable(_envelope_of(value) if limits.max_events is not None else value)
+
+
+_NUL_ESCAPE = b"\\u0000"
+
+
+def may_hold_unstorable(raw: bytes) -> bool:
+    """Whether a body :func:`parse_json` read from ``raw`` may hold a string no store can hold.
+
+    orjson refuses raw control characters and every lone surrogate, escaped or not, so in a
+    body it parsed a NUL can only come from the escape ``\\u0000``: without that escape in the
+    bytes there is nothing to walk for (this runs for every request).
+    """
+    return _NUL_ESCAPE in raw
+
+
+def _envelope_of(value: Any) -> Any:
+    """A batch body without its ``events`` list."""
+    if isinstance(value, dict) and isinstance(value.get("events"), list):
+        return {key: child for key, child in value.items() if key != "events"}
+    return value
+
+
+# What no store can hold: NUL, and the surrogate code points (alone, they are not text).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def unstorable_reason(text: str) -> str | None:
+    """Why ``text`` cannot be stored (NUL, a lone surrogate), or None when it can."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "must not contain NUL"
+    return "must not contain a lone surrogate (U+D800 to U+DFFF)"
+
+
+def _path_key(key: str) -> str:
+    """A key as it is shown in a path: its NUL and surrogates escaped, so the path is text."""
+    if _UNSTORABLE.search(key) is None:
+        return key
+    return _UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", key)
+
+
+def check_storable(value: Any, root: str = "") -> None:
+    """Raise ShoptrackError (400) naming the first string, key or value at any depth, that no
+    store can hold, e.g. ``ProductUpdate.Products[0].name: must not contain NUL``.
+
+    Walked in document order, iteratively. ``root`` prefixes every path.
+    """
+    stack: list[tuple[Any, str]] = [(value, root)]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            reason = unstorable_reason(node)
+            if reason is not None:
+                where = path or "body"
+                raise ShoptrackError(Reason.INVALID_VALUE, f"{where}: {reason}", path or None)
+        elif isinstance(node, dict):
+            children: list[tuple[Any, str]] = []
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    continue
+                child_path = f"{path}.{_path_key(key)}" if path else _path_key(key)
+                reason = unstorable_reason(key)
+                if reason is not None:
+                    raise ShoptrackError(
+                        Reason.INVALID_VALUE,
+                        f"{child_path}: a field name {reason}",
+                        child_path,
+                    )
+                children.append((child, child_path))
+            stack.extend(reversed(children))
+        elif isinstance(node, list):
+            stack.extend((node[i], f"{path}[{i}]") for i in range(len(node) - 1, -1, -1))
 
 
 def _list_bound(limits: Limits) -> int:

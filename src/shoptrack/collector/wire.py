@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from shoptrack.collector.limits import check_storable
 from shoptrack.collector.pipeline import IncomingEvent
 from shoptrack.collector.service import Candidate
 from shoptrack.errors import EventRejected, Forbidden, LimitExceeded, Reason, ShoptrackError
@@ -44,6 +45,18 @@ def _optional_text(obj: dict[str, Any], key: str, path: str, max_len: int = 128)
         # Stored in text columns, and PostgreSQL text cannot hold NUL.
         raise ShoptrackError(Reason.INVALID_VALUE, f"{path}: must not contain NUL characters", path)
     return value
+
+
+def _check_strings(event: dict[str, Any], path: str) -> None:
+    """Refuse the event at the edge when a string in it, at any depth, cannot be stored.
+
+    Stored in the log's JSON such a value is escaped and fits; it fails later, when a
+    processor copies it into a text column (the catalogue's product name, issue 13).
+    """
+    try:
+        check_storable(event, path)
+    except ShoptrackError as error:
+        raise error.at_step("limits") from None
 
 
 def _site_id(obj: dict[str, Any], key: str, path: str) -> str | None:
@@ -81,12 +94,14 @@ def _page(value: Any, path: str, default: Page | None = None) -> Page:
 
 
 def read_webevent(
-    body: Any, max_events: int, received_ms: int
+    body: Any, max_events: int, received_ms: int, *, check_strings: bool
 ) -> tuple[str, list[Candidate], dict[str, Any]]:
     """(site id, candidates, envelope facts) of a browser batch; envelope errors raise.
 
     The browser's clock may be wrong: the gap between its ``sent_at`` and our receive time
     shifts every event time of the batch (network delay is small next to a wrong clock).
+    ``check_strings``: whether an event may hold a string no store can hold (the body's
+    limits check left the events to this; ``may_hold_unstorable`` tells from the bytes).
     """
     if not isinstance(body, dict):
         raise ShoptrackError(Reason.INVALID_BODY, "the body must be a JSON object", None)
@@ -123,6 +138,8 @@ def read_webevent(
                 raise EventRejected(Reason.INVALID_BODY, f"{path}: expected an event object", path)
             raw_id = item.get("id")
             candidate.event_id = raw_id if isinstance(raw_id, str) else None
+            if check_strings:
+                _check_strings(item, path)
             style = item.get("style", "sendEvent")
             if not isinstance(style, str) or style not in STYLES:  # [] is not hashable
                 raise EventRejected(
@@ -175,12 +192,20 @@ def _rest_event_id(general: dict[str, Any], site_id: str, body: Any) -> Any:
     return "rest-" + digest[:40]
 
 
-def read_rest_event(body: Any, *, site_id_from_key: str | None, authenticated: bool) -> Candidate:
-    """One server-side event (platform-notes §1) as a candidate; envelope errors included."""
+def read_rest_event(
+    body: Any, *, site_id_from_key: str | None, authenticated: bool, check_strings: bool
+) -> Candidate:
+    """One server-side event (platform-notes §1) as a candidate; envelope errors included.
+
+    ``check_strings``: whether the event may hold a string no store can hold (false when the
+    body's limits check covered it already, or its bytes rule it out).
+    """
     candidate = Candidate(raw=body, site_id=site_id_from_key)
     try:
         if not isinstance(body, dict):
             raise EventRejected(Reason.INVALID_BODY, "the body must be a JSON object", None)
+        if check_strings:
+            _check_strings(body, "")
         general = body.get("GeneralInfo")
         if not isinstance(general, dict):
             raise EventRejected(Reason.MISSING_FIELD, "GeneralInfo is required", "GeneralInfo")

@@ -32,12 +32,14 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from shoptrack.errors import Unavailable
 from shoptrack.store import failures_repo
 from shoptrack.store.db import WriteTurn
 from shoptrack.store.failures_repo import Failure, backoff_s, failure_reason
@@ -355,6 +357,57 @@ class ProcessorRunner:
                 result = self.step(processor, gap_wait=gap_wait_s)
                 if result.locked or not result.advanced:
                     time.sleep(0.01)
+
+    def catch_up_site(
+        self, site_id: str, processors: Collection[str] | None = None, timeout_s: float = 30.0
+    ) -> None:
+        """Wait until the named processors (all by default) have read the site's events.
+
+        For what one site needs (erasure): every event the site has committed so far, and no
+        other site's. A processor's cursor passes an event it failed on (recorded in
+        ``processor_failures``), so a bad event does not hold this up; what can is a processor
+        that cannot move at all (its store failing, another worker holding its cursor, a
+        hole in ``seq`` not yet closed) before the site's last event. Then this gives up after
+        ``timeout_s`` with :class:`Unavailable` (503: try again), never waiting for good.
+        """
+        with self.engine.connect() as conn:
+            target = int(
+                conn.execute(
+                    select(func.coalesce(func.max(events.c.seq), 0)).where(
+                        events.c.site_id == site_id
+                    )
+                ).scalar_one()
+            )
+        deadline = time.monotonic() + timeout_s
+        for processor in self.processors:
+            if processors is not None and processor.name not in processors:
+                continue
+            self._reach(processor, target, deadline)
+
+    def _reach(self, processor: Processor, target: int, deadline: float) -> None:
+        pause = 0.01
+        while True:
+            with self.engine.connect() as conn:
+                if cursor_position(conn, processor.name) >= target:
+                    return
+            if time.monotonic() > deadline:
+                raise Unavailable(
+                    f"processor {processor.name} has not yet read the site's events up to seq "
+                    f"{target}; try again later"
+                )
+            try:
+                result = self.step(processor)
+            except Exception as exc:  # its store, or itself: waited for, within the deadline
+                log.warning(
+                    "processor %s could not catch up (%s)", processor.name, failure_reason(exc)
+                )
+                result = StepResult()
+            if result.advanced:
+                pause = 0.01
+                continue
+            # Held by another worker, failing, or before a hole that may still fill.
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.5)
 
 
 async def run_in_background(runner: ProcessorRunner, stop: asyncio.Event) -> None:

@@ -11,6 +11,7 @@ from fastapi.openapi.models import SecurityBase as SecuritySchemeModel
 from fastapi.security.base import SecurityBase
 from starlette.datastructures import Headers
 
+from shoptrack.collector.limits import unstorable_reason
 from shoptrack.errors import Reason, ShoptrackError, Unauthorized
 
 
@@ -75,7 +76,8 @@ async def require_site(
     """The site id of the request's API key (``Authorization: Bearer KEY``), or 401.
 
     Every /api/v1 route depends on this, so it is also where path and query values with NUL
-    are refused: PostgreSQL text cannot hold NUL, and such a value must be a 400, not a 500.
+    (or a lone surrogate) are refused: PostgreSQL text cannot hold NUL, and such a value must
+    be a 400, not a 500.
     """
     key = api_key_from_headers(request.headers)
     if key is None:
@@ -84,6 +86,9 @@ async def require_site(
     if site_id is None:
         raise Unauthorized("the API key is not valid")
     for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
-        if isinstance(value, str) and "\x00" in value:
-            raise ShoptrackError(Reason.INVALID_VALUE, f"{name}: must not contain NUL", name)
+        # Servers decode percent-escapes with errors="replace", so a lone surrogate cannot
+        # arrive here today; the one rule of storable text is applied all the same.
+        reason = unstorable_reason(value) if isinstance(value, str) else None
+        if reason is not None:
+            raise ShoptrackError(Reason.INVALID_VALUE, f"{name}: {reason}", name)
     return str(site_id)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from shoptrack.collector.limits import ClientDisconnected
+from shoptrack.collector.limits import ClientDisconnected, may_hold_unstorable
 from shoptrack.collector.pipeline import RequestMeta
 from shoptrack.collector.service import Collector
 from shoptrack.collector.wire import read_rest_event, read_webevent
@@ -84,7 +84,10 @@ async def webevent(request: Request) -> Reply:
             site_id = body["site_id"]
         try:
             site_id, candidates, _envelope = read_webevent(
-                body, settings.max_events_per_batch, meta.received_ms
+                body,
+                settings.max_events_per_batch,
+                meta.received_ms,
+                check_strings=may_hold_unstorable(raw),
             )
         except ShoptrackError as error:
             raise error.at_step("envelope") from None
@@ -127,8 +130,9 @@ async def rest_v2(request: Request) -> Reply:
         if key and key_site is None:
             raise Unauthorized("the API key is not valid").at_step("auth")
         body, raw = await collector.read_json(request, collector.settings.max_body_bytes)
+        # (read_json refused a string no store can hold, as for any body but a batch's events.)
         candidate = read_rest_event(
-            body, site_id_from_key=key_site, authenticated=key_site is not None
+            body, site_id_from_key=key_site, authenticated=key_site is not None, check_strings=False
         )
         if candidate.incoming is not None:
             site_id = candidate.incoming.site_id

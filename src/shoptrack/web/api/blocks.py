@@ -14,6 +14,7 @@ from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.identity.contacts import one_identifier
 from shoptrack.recommend.blocks import check_filters, parse_variant_id
 from shoptrack.recommend.serving import RecommendationService
+from shoptrack.web.api.bodies import StoredBody
 from shoptrack.web.api.params import BlockId
 from shoptrack.web.auth import require_site
 from shoptrack.web.recs import service_of, split_keys
@@ -24,14 +25,14 @@ contact_router = APIRouter(prefix="/api/v1", tags=["recommendations"])
 SiteId = Annotated[str, Depends(require_site)]
 
 
-class VariantIn(BaseModel):
+class VariantIn(StoredBody):
     model_config = ConfigDict(extra="forbid")
     algorithm: str = Field(max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)
     weight: float = Field(1.0, ge=0)
 
 
-class BlockFields(BaseModel):
+class BlockFields(StoredBody):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=200)
     page_type: str | None = None
@@ -52,13 +53,13 @@ class BlockIn(BlockFields):
     variants: list[VariantIn] = Field(min_length=1, max_length=8)
 
 
-class VariantPatch(BaseModel):
+class VariantPatch(StoredBody):
     model_config = ConfigDict(extra="forbid")
     weight: float | None = Field(None, ge=0)
     params: dict[str, Any] | None = None
 
 
-class StatusIn(BaseModel):
+class StatusIn(StoredBody):
     status: Status = Field(
         description="preview: served, rendered only with the preview token; live: rendered "
         "on its pages; paused: neither rendered nor served (its variants answer 404)"

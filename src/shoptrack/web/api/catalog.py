@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.responses import Response
 
 from shoptrack.catalog.feeds import STATUS_RUNNING
 from shoptrack.catalog.service import CatalogService
 from shoptrack.catalog.sources import private_feed_warning
 from shoptrack.errors import NotFound
+from shoptrack.web.api.bodies import StoredBody
 from shoptrack.web.auth import require_site
 from shoptrack.web.responses import json_response
 
@@ -25,7 +26,7 @@ def _catalog(request: Request) -> CatalogService:
     return service
 
 
-class FeedIn(BaseModel):
+class FeedIn(StoredBody):
     url: str = Field(max_length=4096, description="http(s) address of the feed")
     schedule: str | None = Field(
         None, max_length=64, description="hourly, daily@03:00, weekly, weekly@mon@03:00, every 6h"

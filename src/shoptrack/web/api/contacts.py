@@ -12,7 +12,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from shoptrack.collector.limits import Limits, check_structure, parse_json, read_body
+from shoptrack.collector.limits import (
+    Limits,
+    check_storable,
+    check_structure,
+    parse_json,
+    read_body,
+)
 from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.identity.contacts import one_identifier, require_rows
 from shoptrack.identity.services import IdentityServices
@@ -212,6 +218,12 @@ async def export_contact(request: Request, site_id: SiteId, contact_id: str) -> 
 @router.delete(
     "/contacts/{contact_id}",
     summary="Erase the person: personal data deleted, events kept but unlinkable, audited",
+    responses={
+        503: {
+            "description": "The site's events were not all read by the identity processor in "
+            "time (SHOPTRACK_ERASURE_WAIT_S): nothing was erased, retry"
+        }
+    },
 )
 async def erase_contact(request: Request, site_id: SiteId, contact_id: str) -> Response:
     services = request.app.state.services
@@ -240,6 +252,7 @@ async def patch_site_settings(request: Request, site_id: SiteId) -> Response:
     )
     if not isinstance(body, dict):
         raise ShoptrackError(Reason.INVALID_BODY, "expected an object of settings")
+    check_storable(body)  # settings are stored as text
     changes: dict[str, Any] = body
     identity = _identity(request)
     view = await run_in_threadpool(

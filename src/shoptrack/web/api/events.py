@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from shoptrack.collector.limits import may_hold_unstorable
 from shoptrack.collector.service import Candidate
 from shoptrack.collector.wire import read_rest_event
 from shoptrack.errors import Reason, ShoptrackError
@@ -138,7 +139,7 @@ async def import_events(request: Request, site_id: SiteId) -> Response:
     meta = collector.request_meta(request)
     settings = collector.settings
     try:
-        body, _ = await collector.read_json(
+        body, raw = await collector.read_json(
             request, settings.max_import_body_bytes, settings.max_import_events
         )
         items = body.get("events") if isinstance(body, dict) else None
@@ -155,8 +156,12 @@ async def import_events(request: Request, site_id: SiteId) -> Response:
             meta=meta,
         )
         raise
+    check_strings = may_hold_unstorable(raw)  # each event is rejected alone for such a string
     candidates: list[Candidate] = [
-        read_rest_event(item, site_id_from_key=site_id, authenticated=True) for item in items
+        read_rest_event(
+            item, site_id_from_key=site_id, authenticated=True, check_strings=check_strings
+        )
+        for item in items
     ]
     outcome = await collector.ingest(candidates, meta, source="rest", endpoint="api/v1/events")
     return batch_response(outcome)
