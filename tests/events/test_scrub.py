@@ -10,7 +10,9 @@ from shoptrack.events.scrub import (
     EMAIL,
     PHONE,
     REMOVED,
+    known_names,
     personal_placeholder,
+    scrub_names,
     scrub_optional,
     scrub_payload,
     scrub_text,
@@ -159,3 +161,12 @@ def test_tree_scrubs_every_string_and_key() -> None:
     assert scrub_tree(tree) == {EMAIL: [PHONE, {"t": f"x {EMAIL}"}], "n": 1}
     assert scrub_optional(None) is None
     assert scrub_optional("") == ""
+
+
+def test_names_the_event_itself_gives_are_taken_out_of_free_text() -> None:
+    names = known_names({"user_name": "Olena", "lastName": " Petrenko ", "user_city": "Kyiv"})
+    assert names == ["Olena", "Petrenko"]
+    title = "OLENA Petrenko – My account | Kyiv"
+    assert scrub_names(title, names) == "[name] [name] – My account | Kyiv"
+    assert scrub_names(title, []) is title
+    assert scrub_names(None, names) is None

@@ -23,7 +23,14 @@ from shoptrack.events.identity import extract_identity, identity_from_general
 from shoptrack.events.location import location_from_url
 from shoptrack.events.model import CanonicalEvent, Page
 from shoptrack.events.normalize import NormalizedBody, normalize_payload
-from shoptrack.events.scrub import scrub_optional, scrub_payload, scrub_text, scrub_tree
+from shoptrack.events.scrub import (
+    known_names,
+    scrub_names,
+    scrub_optional,
+    scrub_payload,
+    scrub_text,
+    scrub_tree,
+)
 from shoptrack.events.types import SERVER_ONLY_TYPES, EventType, parse_event_type
 from shoptrack.events.values import parse_key
 from shoptrack.identity.crypto import PURPOSE_EVENT_IDENTITY, Keyring
@@ -193,10 +200,11 @@ def _step_enrich(draft: Draft) -> None:
     session = incoming.session_id or draft.sessionizer.session_for(
         incoming.site_id, visitor, occurred
     )
+    names = known_names(draft.identity) if draft.identity else []
     page = Page(
-        scrub_optional(incoming.page.url),
-        scrub_optional(incoming.page.referrer),
-        scrub_optional(incoming.page.title),
+        scrub_names(scrub_optional(incoming.page.url), names),
+        scrub_names(scrub_optional(incoming.page.referrer), names),
+        scrub_names(scrub_optional(incoming.page.title), names),
     )
     draft.event = CanonicalEvent(
         id=draft.event_id,

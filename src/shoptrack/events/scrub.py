@@ -19,7 +19,8 @@ with ``+`` (or ``%2B``) and has 7-15 digits, optionally grouped by spaces, dashe
 parentheses (E.164 as people write it). Prices, quantities, product keys, order numbers,
 GUIDs and timestamps carry no leading ``+`` and are left alone. A phone without ``+`` is
 caught only under a phone-like key or URL parameter; one in free text ("call 0501234567") is
-not, as it cannot be told from an order number.
+not, as it cannot be told from an order number. Names in free text (a page title) are
+replaced only when the same event carries them as identity fields (:func:`scrub_names`).
 """
 
 from __future__ import annotations
@@ -174,6 +175,28 @@ def scrub_text(text: str) -> str:
 
 def scrub_optional(text: str | None) -> str | None:
     return scrub_text(text) if text else text
+
+
+NAME = "[name]"
+
+
+def known_names(identity: dict[str, Any]) -> list[str]:
+    """The names an event's own identity fields give (``user_name``, ``firstName``…)."""
+    return [
+        value.strip()
+        for key, value in identity.items()
+        if isinstance(value, str) and len(value.strip()) >= 2 and "name" in key.lower()
+    ]
+
+
+def scrub_names(text: str | None, names: list[str]) -> str | None:
+    """``text`` without the given names (any case). A name in free text cannot be recognised
+    by its shape; it can be when the same event says it is the person's name."""
+    if not text or not names:
+        return text
+    for name in names:
+        text = re.sub(re.escape(name), NAME, text, flags=re.I)
+    return text
 
 
 def scrub_tree(value: Any) -> Any:
