@@ -76,3 +76,26 @@ def test_refused_values_are_not_in_the_answer_nor_in_rejected_events(
     by_field = {r["error"]["field"]: r["error"]["message"] for r in answer["rejected"]}
     assert "expected a price" in by_field["ProductPage.price"]
     assert "a string of 21 characters" in by_field["ProductPage.price"]
+
+
+def test_a_refused_body_with_an_address_for_its_site_id_stores_no_address(
+    client: TestClient, site: tuple[str, str]
+) -> None:
+    body = webevent_body(EMAIL, browser_event("PageView", {}), visitor_id=PHONE)
+    response = client.post(
+        "/webevent", content=orjson.dumps(body), headers={"Content-Type": "text/plain"}
+    )
+    assert response.status_code == 400, response.text
+    assert EMAIL not in response.text and PHONE not in response.text
+    with services_of(client).engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                rejected_events.c.site_id,
+                rejected_events.c.event_id,
+                rejected_events.c.message,
+                rejected_events.c.field,
+            )
+        ).all()
+    assert rows
+    stored = orjson.dumps([list(row) for row in rows]).decode()
+    assert EMAIL not in stored and "x.refused" not in stored, stored

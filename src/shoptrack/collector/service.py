@@ -184,7 +184,8 @@ class Collector:
     ) -> RejectedRow:
         # The raw body may hold e-mails and phones: it is kept, but only encrypted.
         return RejectedRow(
-            site_id=_storable(site_id, 64),
+            # A refused body's site id and event id are the client's, unchecked.
+            site_id=_storable(scrub_optional(site_id), 64),
             event_id=_storable(scrub_optional(event_id), 128),
             received_at=meta.received_ms,
             source=source,
