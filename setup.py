@@ -24,6 +24,7 @@ HOT_MODULES = [
     "src/shoptrack/events/types.py",
     "src/shoptrack/events/model.py",
     "src/shoptrack/events/location.py",
+    "src/shoptrack/events/scrub.py",
     "src/shoptrack/collector/pipeline.py",
     "src/shoptrack/collector/wire.py",
     "src/shoptrack/collector/limits.py",

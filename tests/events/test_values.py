@@ -256,3 +256,27 @@ def test_no_tags_is_empty() -> None:
 @pytest.mark.parametrize("junk", [["a"], "a", 5])
 def test_tags_that_are_not_an_object_are_refused_naming_the_field(junk: Any) -> None:
     _refused(normalize_tags, junk, "CategoryPage.Tags")
+
+
+# --- refusals never quote the value ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parse", "value"),
+    [
+        (parse_price, "olena@pii.example"),
+        (parse_price, "+380 50 123 45 67"),
+        (parse_quantity, "+380501234567"),
+        (parse_quantity, "olena@pii.example"),
+        (parse_flag, "+380501234567"),
+    ],
+)
+def test_a_refusal_names_the_field_and_what_was_expected_never_the_value(
+    parse: Any, value: str
+) -> None:
+    # A leading "+" is a phone's, never a price's: refused, not stored as 380501234567.0.
+    error = _refused(parse, value, "PurchasedItems.price")
+    assert value not in error.message and "olena" not in error.message
+    assert "380" not in error.message
+    assert error.message.startswith("PurchasedItems.price: expected ")
+    assert f"{len(value)} characters" in error.message

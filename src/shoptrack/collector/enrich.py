@@ -1,4 +1,6 @@
-"""What the server adds to an event: receive time, trusted time, session, coarse IP, user agent."""
+"""What the server adds to an event: receive time, trusted time, session, coarse IP, user agent.
+
+Scrubbing personal data out of what is stored is :mod:`shoptrack.events.scrub`'s."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import threading
 from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ua_parser import parse as parse_user_agent_string
 
@@ -18,8 +19,6 @@ _BOT_HINTS = re.compile(
     r"curl|wget|python-|httpx|java/|go-http|phantomjs|pingdom",
     re.I,
 )
-# "@" or its percent-encoded form: links usually carry addresses as "name%40host".
-_EMAIL_IN_TEXT = re.compile(r"[^@\s/?&=]+(?:@|%40)[^@\s/?&=]+\.[A-Za-z]{2,}", re.I)
 
 
 @lru_cache(maxsize=16384)
@@ -70,32 +69,6 @@ def warm_up() -> None:
     request would hold up every other one on the event loop.
     """
     describe_user_agent("Mozilla/5.0 (X11; Linux x86_64) shoptrack-warm-up")
-
-
-def scrub_text(text: str | None) -> str | None:
-    """The text with e-mail addresses replaced: page titles show them on account pages."""
-    if not text or ("@" not in text and "%40" not in text.lower()):
-        return text
-    return _EMAIL_IN_TEXT.sub("[email]", text)
-
-
-def scrub_url(url: str | None) -> str | None:
-    """The URL with e-mail addresses in its query replaced: pages leak them in links."""
-    if not url or ("@" not in url and "%40" not in url.lower()):
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _EMAIL_IN_TEXT.sub("[email]", url)
-    query = [
-        (k, _EMAIL_IN_TEXT.sub("[email]", v))
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit(
-        parts._replace(
-            query=urlencode(query), fragment="", path=_EMAIL_IN_TEXT.sub("[email]", parts.path)
-        )
-    )
 
 
 def trusted_time(

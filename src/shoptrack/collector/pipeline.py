@@ -17,18 +17,20 @@ from typing import Any
 
 import orjson
 
-from shoptrack.collector.enrich import (
-    Sessionizer,
-    describe_user_agent,
-    scrub_text,
-    scrub_url,
-    trusted_time,
-)
+from shoptrack.collector.enrich import Sessionizer, describe_user_agent, trusted_time
 from shoptrack.errors import EventRejected, Reason, ShoptrackError, Unauthorized
 from shoptrack.events.identity import API_KEY_MARK, extract_identity, identity_from_general
 from shoptrack.events.location import location_from_url
 from shoptrack.events.model import CanonicalEvent, Page
 from shoptrack.events.normalize import NormalizedBody, normalize_payload
+from shoptrack.events.scrub import (
+    known_names,
+    scrub_names,
+    scrub_optional,
+    scrub_payload,
+    scrub_text,
+    scrub_tree,
+)
 from shoptrack.events.types import SERVER_ONLY_TYPES, EventType, parse_event_type
 from shoptrack.events.values import parse_key
 from shoptrack.identity.crypto import PURPOSE_EVENT_IDENTITY, Keyring
@@ -137,10 +139,11 @@ def _step_type(draft: Draft) -> None:
     etype = parse_event_type(incoming.name)
     name_field = "name" if incoming.source == "browser" else "GeneralInfo.eventName"
     if etype is None:
-        shown = str(incoming.name)[:60] if incoming.name is not None else "nothing"
+        # The name is not echoed: refusals are stored in the clear (events/scrub.py).
+        shown = "nothing was sent" if incoming.name is None else "not an event shoptrack knows"
         raise EventRejected(
             Reason.UNKNOWN_EVENT,
-            f"{name_field}: {shown!r} is not an event shoptrack knows",
+            f"{name_field}: {shown}; expected one of the spec's event names, such as ProductPage",
             name_field,
         )
     if etype in SERVER_ONLY_TYPES and not incoming.authenticated:
@@ -149,15 +152,17 @@ def _step_type(draft: Draft) -> None:
 
 
 def _step_identity(draft: Draft) -> None:
-    """Personal fields out of the payload before anything else reads it."""
+    """Personal fields out of the payload before anything else reads it: the spec's identity
+    fields into the (encrypted) identity, personal-looking keys deeper down to placeholders."""
     identity = identity_from_general(draft.incoming.general)
-    payload_identity, draft.payload = extract_identity(draft.incoming.payload)
+    payload_identity, payload = extract_identity(draft.incoming.payload)
     identity.update(payload_identity)
     # Only the collector says an identity came with the API key: never the payload.
     identity.pop(API_KEY_MARK, None)
     if identity and draft.incoming.authenticated:
         identity[API_KEY_MARK] = True
     draft.identity = identity
+    draft.payload = scrub_payload(payload)
 
 
 def _step_normalize(draft: Draft) -> None:
@@ -176,6 +181,14 @@ def _step_validate(draft: Draft) -> None:
         )
 
 
+def _pseudonymous(site_id: str, client_id: str, keyring: Keyring) -> str:
+    """A visitor or session id that is an e-mail or a phone, as a stable keyed digest: the
+    column keeps linking the events without holding the address."""
+    if scrub_text(client_id) == client_id:
+        return client_id
+    return "id-" + keyring.blind_index(f"{site_id}\x00client-id\x00{client_id}", "visitor")[:24]
+
+
 def _step_enrich(draft: Draft) -> None:
     """Times, visitor and session, the scrubbed page, attribution, the client: the event."""
     incoming, meta, config, body = draft.incoming, draft.meta, draft.config, draft.body
@@ -190,13 +203,15 @@ def _step_enrich(draft: Draft) -> None:
     )
     if visitor is None:
         visitor = "v-" + secrets.token_hex(12)
+    visitor = _pseudonymous(incoming.site_id, visitor, draft.keyring)
     session = incoming.session_id or draft.sessionizer.session_for(
         incoming.site_id, visitor, occurred
     )
+    names = known_names(draft.identity) if draft.identity else []
     page = Page(
-        scrub_url(incoming.page.url),
-        scrub_url(incoming.page.referrer),
-        scrub_text(incoming.page.title),
+        scrub_names(scrub_optional(incoming.page.url), names),
+        scrub_names(scrub_optional(incoming.page.referrer), names),
+        scrub_names(scrub_optional(incoming.page.title), names),
     )
     draft.event = CanonicalEvent(
         id=draft.event_id,
@@ -209,13 +224,13 @@ def _step_enrich(draft: Draft) -> None:
         received_at=received,
         client_time=incoming.client_time_ms,
         visitor_id=visitor,
-        session_id=session,
+        session_id=_pseudonymous(incoming.site_id, session, draft.keyring),
         page=page,
         location=body.location
         or _general_location(incoming.general)
         or location_from_url(incoming.page.url),
         products=body.products,
-        cart_guid=body.cart_guid,
+        cart_guid=scrub_optional(body.cart_guid),
         order_number=body.order_number,
         category_key=body.category_key,
         search=body.search,
@@ -265,6 +280,12 @@ def to_row(event: CanonicalEvent, keyring: Keyring) -> EventRow:
     identity_enc = (
         keyring.encrypt_json(event.identity, PURPOSE_EVENT_IDENTITY) if event.identity else None
     )
+    data = event.to_json()
+    text = orjson.dumps(data).decode()
+    if scrub_text(text) != text:
+        # Something personal in some string: scrub string by string (keys too), which keeps
+        # the JSON valid where a pass over its text could split an escape.
+        text = orjson.dumps(scrub_tree(data)).decode()
     return EventRow(
         site_id=event.site_id,
         event_id=event.id,
@@ -276,6 +297,6 @@ def to_row(event: CanonicalEvent, keyring: Keyring) -> EventRow:
         contact_id=event.contact_id,
         source=event.source,
         cart_guid=event.cart_guid,
-        data=orjson.dumps(event.to_json()).decode(),
+        data=text,
         identity_enc=identity_enc,
     )

@@ -24,6 +24,7 @@ from shoptrack.collector.writer import GroupCommitWriter
 from shoptrack.config import Settings
 from shoptrack.errors import EventRejected, Reason, ShoptrackError
 from shoptrack.events.model import CanonicalEvent, Product
+from shoptrack.events.scrub import scrub_optional
 from shoptrack.events.types import EventType
 from shoptrack.identity.crypto import PURPOSE_REJECTED_BODY, Keyring
 from shoptrack.store.events_repo import EventLog
@@ -48,7 +49,13 @@ class Rejection:
     error: ShoptrackError
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "id": self.event_id, "error": self.error.to_dict()}
+        # A field path is made of the client's keys, an id is the client's: scrubbed like
+        # every other client string that leaves the collector.
+        error = self.error.to_dict()
+        for name in ("message", "field"):
+            if isinstance(error.get(name), str):
+                error[name] = scrub_optional(error[name])
+        return {"index": self.index, "id": scrub_optional(self.event_id), "error": error}
 
 
 @dataclass(slots=True)
@@ -177,15 +184,18 @@ class Collector:
     ) -> RejectedRow:
         # The raw body may hold e-mails and phones: it is kept, but only encrypted.
         return RejectedRow(
-            site_id=_storable(site_id, 64),
-            event_id=_storable(event_id, 128),
+            # A refused body's site id and event id are the client's, unchecked.
+            site_id=_storable(scrub_optional(site_id), 64),
+            event_id=_storable(scrub_optional(event_id), 128),
             received_at=meta.received_ms,
             source=source,
             endpoint=endpoint,
             code=str(error.code),
             step=error.step or None,
-            message=_storable(error.message, 2000) or "",
-            field=_storable(error.field, 256),
+            # Messages name fields, never values; scrubbed all the same, as field paths are
+            # made of the client's keys.
+            message=_storable(scrub_optional(error.message), 2000) or "",
+            field=_storable(scrub_optional(error.field), 256),
             body_size=len(raw),
             body_enc=self.keyring.encrypt(raw, PURPOSE_REJECTED_BODY),
         )
@@ -248,7 +258,7 @@ class Collector:
         if stored is None:
             raise EventRejected(
                 Reason.MISSING_FIELD,
-                f"PurchasedItems has no items and no earlier StatusCart has GUID {guid[:64]!r}: "
+                "PurchasedItems has no items and no earlier StatusCart has its GUID: "
                 "send the purchased items",
                 "PurchasedItems",
             ).at_step("cart")

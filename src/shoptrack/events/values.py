@@ -27,6 +27,22 @@ def _invalid(field: str, message: str) -> EventRejected:
     return EventRejected(Reason.INVALID_VALUE, f"{field}: {message}", field)
 
 
+# Refusals never echo the value: messages are stored in the clear and a value may be an
+# e-mail or a phone. They name the field, what was expected, and the value's type and length.
+def _described(value: Any) -> str:
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    return f"a {type(value).__name__}"
+
+
+def _signed(text: str) -> bool:
+    return text.lstrip()[:1] == "+"
+
+
+def _unreadable(value: str, expected: str) -> str:
+    return f"expected {expected}, got {_described(value)} that is not one"
+
+
 def _grouped(integer: str, separator: str) -> bool:
     """Whether ``integer`` is digits grouped by ``separator`` in threes: 1,234,567."""
     groups = integer.lstrip("+-").split(separator)
@@ -77,10 +93,12 @@ def parse_price(value: Any, field: str) -> tuple[float | None, str | None]:
         amount = float(value)
         currency = None
     elif isinstance(value, str):
-        match = _PRICE_RE.match(value)
+        # A leading "+" is how phones are written, never prices: refused, not read as a
+        # number that would keep the phone's digits in the clear.
+        match = None if _signed(value) else _PRICE_RE.match(value)
         amount_or_none = _number_from_text(match.group("num")) if match else None
         if match is None or amount_or_none is None:
-            raise _invalid(field, f"cannot read {value[:40]!r} as a price")
+            raise _invalid(field, _unreadable(value, "a price such as 15.90 or '754 USD'"))
         amount = amount_or_none
         code = match.group("pre") or match.group("post")
         currency = _CURRENCY_SYMBOLS.get(code, code.upper()) if code else None
@@ -100,9 +118,10 @@ def parse_quantity(value: Any, field: str) -> float | int | None:
     if isinstance(value, int | float):
         number = float(value)
     elif isinstance(value, str):
-        number = _number_from_text(value.strip()) if value.strip() else None
+        text = value.strip()
+        number = _number_from_text(text) if text and not _signed(text) else None
         if number is None:
-            raise _invalid(field, f"cannot read {value[:40]!r} as a quantity")
+            raise _invalid(field, _unreadable(value, "a quantity such as 1 or 2.5"))
     else:
         raise _invalid(field, f"expected a number or a string, got {type(value).__name__}")
     if not math.isfinite(number) or number < 0:
@@ -126,7 +145,7 @@ def parse_flag(value: Any, field: str) -> bool | None:
             return True
         if lowered in _FALSE_STRINGS:
             return False
-    raise _invalid(field, f"expected 1, 0, true or false, got {str(value)[:40]!r}")
+    raise _invalid(field, f"expected 1, 0, true or false, got {_described(value)}")
 
 
 def parse_currency(value: Any, field: str) -> str | None:
