@@ -31,6 +31,7 @@ from shoptrack.web.index import HEALTH_PATH
 from shoptrack.web.index import router as index_router
 from shoptrack.web.ingest import IngestionEndpoints
 from shoptrack.web.openapi import refine
+from shoptrack.web.openapi_paths import HEALTH_RESPONSES, describe_plain_routes, plain_route_items
 from shoptrack.web.recs import recommendation_routes
 from shoptrack.web.responses import json_response
 from shoptrack.web.scripts import tracker_routes
@@ -46,6 +47,8 @@ class ShoptrackApp(FastAPI):
     """
 
     ingestion: IngestionEndpoints
+    # The schema's path items of the routes FastAPI does not generate (web/openapi_paths.py).
+    plain_routes: dict[str, dict[str, Any]]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -57,9 +60,12 @@ class ShoptrackApp(FastAPI):
         await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
-        """FastAPI's generated schema, with the error answers our handlers really give."""
+        """FastAPI's generated schema, with the error answers our handlers really give, and
+        the routes it does not know of (ingestion, /recs, /scripts)."""
         if self.openapi_schema is None:
-            self.openapi_schema = refine(super().openapi())
+            self.openapi_schema = describe_plain_routes(
+                refine(super().openapi()), self.plain_routes
+            )
         return self.openapi_schema
 
 
@@ -96,6 +102,7 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
         title="shoptrack", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.ingestion = IngestionEndpoints(settings.event_path)
+    app.plain_routes = plain_route_items(settings)
     app.include_router(index_router)
     app.router.routes.extend(docs_routes(app.openapi_url or "/openapi.json", app.title))
     app.router.routes.extend(tracker_routes(settings))
@@ -111,7 +118,12 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
 
     install_error_handlers(app)
 
-    @app.get(HEALTH_PATH, tags=["health"], summary="200 when the event store answers")
+    @app.get(
+        HEALTH_PATH,
+        tags=["health"],
+        summary="200 when the event store answers",
+        responses=HEALTH_RESPONSES,
+    )
     async def healthz(request: Request) -> Response:
         services: Services = request.app.state.services
 

@@ -66,6 +66,8 @@ def request_body(schema: dict[str, Any], example: Any) -> dict[str, Any]:
 
 
 def _error_response(status: str, declared: dict[str, Any] | None) -> dict[str, Any]:
+    if declared and "content" in declared:
+        return declared  # a route that answers this status in its own shape says so
     description = (declared or {}).get("description") or ERROR_DESCRIPTIONS.get(status, "Error")
     return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
 
