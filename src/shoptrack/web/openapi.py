@@ -72,7 +72,23 @@ def _error_response(status: str, declared: dict[str, Any] | None) -> dict[str, A
     return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
 
 
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without FastAPI's ``null`` alternative for an optional value: a
+    query or path value is a string, never null; an optional one is simply not sent."""
+    options = schema.get("anyOf")
+    if not options:
+        return schema
+    kept = [option for option in options if option != {"type": "null"}]
+    if len(kept) != 1 or len(kept) == len(options):
+        return schema
+    rest = {key: value for key, value in schema.items() if key != "anyOf"}
+    return {**kept[0], **rest}
+
+
 def _refine_operation(path: str, operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", ()):
+        if "schema" in parameter:
+            parameter["schema"] = _not_null(parameter["schema"])
     responses: dict[str, Any] = operation.setdefault("responses", {})
     responses.pop("422", None)
     expected: list[str] = []

@@ -253,3 +253,23 @@ def test_a_body_that_is_not_utf8_is_refused_after_the_key_check(
             assert error["code"] == "invalid_json", (path, method, error)
             assert "body" in error["message"], (path, method, error)
             assert "There was an error" not in error["message"]
+
+
+def test_a_query_parameter_given_twice_is_refused(
+    client: TestClient, site: tuple[str, str]
+) -> None:
+    """Found by Schemathesis: ``limit=x&limit=4`` was answered as ``limit=4``."""
+    _, key = site
+    headers = {"Authorization": f"Bearer {key}"}
+    response = client.get("/api/v1/events?limit=x&limit=4", headers=headers)
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "limit"
+    assert client.get("/api/v1/events?limit=4", headers=headers).status_code == 200
+
+
+def test_no_query_or_path_parameter_is_declared_nullable(client: TestClient) -> None:
+    """A query string cannot carry null: an optional parameter is one that is not sent."""
+    schema = client.get("/openapi.json").json()
+    for path, method, operation in _operations(schema):
+        for parameter in operation.get("parameters", ()):
+            assert {"type": "null"} not in parameter["schema"].get("anyOf", []), (path, method)

@@ -5,7 +5,8 @@ FastAPI parses a route's JSON body before it resolves the dependencies, the key 
 body that is not UTF-8 was answered 400 "There was an error parsing the body" instead of 401,
 telling an anonymous client how its body was read. :class:`KeyFirstRoute` checks the key
 before FastAPI's handler runs, then refuses a body that is not text in the error shape,
-naming the body, as the routes that read their body themselves do.
+naming the body, as the routes that read their body themselves do, and a query parameter
+given twice (FastAPI would take the last value and ignore the others).
 """
 
 from __future__ import annotations
@@ -34,6 +35,19 @@ def _check_text(body: bytes) -> None:
         ) from None
 
 
+def _check_single_values(request: Request) -> None:
+    """No query parameter given twice: FastAPI would silently use the last value of
+    ``limit=5&limit=x`` (no /api/v1 parameter is a list)."""
+    params = request.query_params
+    if len(params) == len(params.multi_items()):
+        return
+    seen: set[str] = set()
+    for name, _ in params.multi_items():
+        if name in seen:
+            raise ShoptrackError(Reason.INVALID_VALUE, f"{name[:64]}: given more than once", name)
+        seen.add(name)
+
+
 class KeyFirstRoute(APIRoute):
     """An /api/v1 route: 401 without a valid key whatever the body, then the body's checks."""
 
@@ -43,6 +57,7 @@ class KeyFirstRoute(APIRoute):
 
         async def key_first(request: Request) -> Response:
             await site_of_request(request)
+            _check_single_values(request)
             if takes_body:
                 _check_text(await request.body())
             return await handler(request)
