@@ -38,7 +38,7 @@ def _header(description: str, *, required: bool = True) -> dict[str, Any]:
 
 
 _CORS_HEADERS = {
-    "Access-Control-Allow-Origin": _header("`*`: the tracker posts from the shop's pages"),
+    "Access-Control-Allow-Origin": _header("`*`: the tracker calls from the shop's pages"),
 }
 _RETRY_AFTER = {"Retry-After": _header("seconds to wait before retrying")}
 
@@ -318,9 +318,9 @@ _SITE_PARAMETER = {
 
 def _recs_answers(payload: dict[str, Any], description: str) -> dict[str, Any]:
     return {
-        "200": _json(payload, description, {}),
-        "400": _json(_RECS_ERROR_REF, "Invalid parameter, named in the message"),
-        "404": _json(_RECS_ERROR_REF, "No such site (or variant)"),
+        "200": _json(payload, description, _CORS_HEADERS),
+        "400": _json(_RECS_ERROR_REF, "Invalid parameter, named in the message", _CORS_HEADERS),
+        "404": _json(_RECS_ERROR_REF, "No such site (or variant)", _CORS_HEADERS),
     }
 
 
@@ -330,7 +330,7 @@ def recs_items(path: str) -> dict[str, dict[str, Any]]:
         "tags": ["recommendations (public)"],
         "summary": "CORS preflight",
         "parameters": [_SITE_PARAMETER],
-        "responses": {"204": {"description": "CORS allowed"}},
+        "responses": {"204": {"description": "CORS allowed", "headers": _CORS_HEADERS}},
     }
     products = {
         "type": "object",
