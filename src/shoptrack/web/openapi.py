@@ -51,6 +51,7 @@ ERROR_DESCRIPTIONS = {
     "413": "The body is larger than the configured limit, or holds too many items",
     "503": "The store could not commit: nothing was acknowledged, retry",
 }
+NO_NUL_PATTERN = "^[^\\u0000]*$"
 _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
@@ -85,10 +86,21 @@ def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
     return {**kept[0], **rest}
 
 
+def _without_nul(schema: dict[str, Any]) -> dict[str, Any]:
+    """A string parameter of an /api/v1 route: NUL is refused in every path and query value
+    (auth.require_site; PostgreSQL text cannot hold it), so the schema says so."""
+    if schema.get("type") != "string" or "pattern" in schema or "enum" in schema:
+        return schema
+    return {**schema, "pattern": NO_NUL_PATTERN}
+
+
 def _refine_operation(path: str, operation: dict[str, Any]) -> None:
+    keyed = bool(operation.get("security"))
     for parameter in operation.get("parameters", ()):
         if "schema" in parameter:
             parameter["schema"] = _not_null(parameter["schema"])
+            if keyed and parameter.get("in") in ("path", "query"):
+                parameter["schema"] = _without_nul(parameter["schema"])
     responses: dict[str, Any] = operation.setdefault("responses", {})
     responses.pop("422", None)
     expected: list[str] = []

@@ -273,3 +273,21 @@ def test_no_query_or_path_parameter_is_declared_nullable(client: TestClient) -> 
     for path, method, operation in _operations(schema):
         for parameter in operation.get("parameters", ()):
             assert {"type": "null"} not in parameter["schema"].get("anyOf", []), (path, method)
+
+
+def test_api_v1_string_parameters_say_nul_is_refused(
+    client: TestClient, site: tuple[str, str]
+) -> None:
+    """Found by Schemathesis: ``q=%00`` fits the schema but is refused (400, PostgreSQL text
+    cannot hold NUL); the schema now says so."""
+    _, key = site
+    schema = client.get("/openapi.json").json()
+    q = next(
+        p for p in schema["paths"]["/api/v1/products"]["get"]["parameters"] if p["name"] == "q"
+    )
+    assert q["schema"]["pattern"] == "^[^\\u0000]*$"
+    refused = client.get("/api/v1/products?q=a%00", headers={"Authorization": f"Bearer {key}"})
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "q"
+    # Found by Schemathesis too: an unknown identifier is a 404, now documented.
+    by_identifier = schema["paths"]["/api/v1/contacts/recommendations"]["get"]["responses"]
+    assert "404" in by_identifier

@@ -210,6 +210,7 @@ async def _for_contact(
 @contact_router.get(
     "/contacts/recommendations",
     summary="Products for the contact with this e-mail, phone or externalCustomerId, in one call",
+    responses={404: {"description": "No contact has that identifier, or no such block"}},
 )
 async def recommendations_by_identifier(
     request: Request,
