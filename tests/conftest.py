@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,12 @@ from tests.support.databases import (
     postgres_base_url,
     postgres_schema,
 )
+
+# Starlette's TestClient asks for http://testserver/…; production trusts only its own names
+# (SHOPTRACK_TRUSTED_HOSTS, config.py). Set for the whole run, so every test's Settings and
+# every server process it starts answer the test clients' Host; tests of the default unset it.
+TEST_TRUSTED_HOSTS = "testserver,localhost,127.0.0.1,[::1]"
+os.environ.setdefault("SHOPTRACK_TRUSTED_HOSTS", TEST_TRUSTED_HOSTS)
 
 SKIP_POSTGRES = f"PostgreSQL tests need {POSTGRES_ENV}=postgresql://user@host/db"
 

@@ -40,7 +40,8 @@
   var SESSION_MS = 30 * 60 * 1000;
   var YEAR_DAYS = 365;
   var KEYS = ['sc', 'sc_s', 'sc_q', 'sc_i', 'sc_l'];
-  var IDENTITY = ['externalCustomerId', 'user_email', 'user_phone', 'user_es_contact_id', 'user_name'];
+  // user_hash: the shop server's signature of the identity (README "Signed identities").
+  var IDENTITY = ['externalCustomerId', 'user_email', 'user_phone', 'user_es_contact_id', 'user_name', 'user_hash'];
   // Events that a recommendation click leads to: they carry the remembered sc_content.
   var ATTRIBUTED = /^(productpage|addtowishlist|statuscart|statuscartpage|purchaseditems)$/;
   var PAGES = /^(mainpage|categorypage|productpage|statuscart|statuscartpage|notfound|purchaseditems)$/;
@@ -184,6 +185,12 @@
 
   function remember(source) {
     if (!isObject(source)) return;
+    // A new identity without its own signature must not travel with the old one's.
+    if (source.user_hash == null) {
+      IDENTITY.slice(0, 4).forEach(function (k) { // the identifiers a signature vouches for
+        if (source[k] != null && source[k] !== '' && identity[k] !== source[k]) delete identity.user_hash;
+      });
+    }
     IDENTITY.forEach(function (k) {
       if (source[k] != null && source[k] !== '') identity[k] = source[k];
     });

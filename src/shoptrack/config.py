@@ -6,10 +6,12 @@ fails when one is missing there, so the example stays the complete reference.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +23,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     database_url: str = "sqlite:///./shoptrack.db"
     public_url: str | None = None
+    # Comma list of the Host names requests may carry ("*.myshop.com" for its subdomains; "*"
+    # for any, only with public_url). Unset: public_url's host, the bind host and loopback.
+    trusted_hosts: str | None = None
     sqlite_synchronous: str = "FULL"
     key_file: Path = Path("./shoptrack.keys")
     encryption_keys: str | None = None
@@ -73,6 +78,12 @@ class Settings(BaseSettings):
     feed_timezone: str = "UTC"
     feed_allow_private_hosts: bool = False
     feed_schedule_interval_s: float = Field(30.0, gt=0, le=3600)
+    # A feed body arriving slower than this (averaged over the window's seconds of waiting)
+    # fails, freeing its import thread; 0 turns the floor off.
+    feed_min_bytes_per_s: int = Field(1024, ge=0)
+    feed_min_rate_window_s: float = Field(30.0, gt=0, le=3600)
+    # Import threads shared by all sites; a site uses one at a time (catalog/import_queue.py).
+    feed_import_threads: int = Field(4, ge=1, le=64)
     # A browser event changes a known product's price or stock only when this many distinct
     # non-bot visitors reported the same value within the window (catalog/quorum.py).
     catalog_browser_quorum: int = Field(3, ge=1, le=10_000)
@@ -102,6 +113,37 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    @field_validator("trusted_hosts")
+    @classmethod
+    def _check_trusted_hosts(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        for pattern in _split_hosts(value):
+            if pattern != "*" and not _HOST_PATTERN.match(pattern):
+                raise ValueError(f"{pattern!r} is not a host name, an IP address, *.domain or *")
+        return value
+
+    @model_validator(mode="after")
+    def _any_host_needs_public_url(self) -> Settings:
+        # With any Host accepted, only public_url keeps redirects and the tracker's endpoint
+        # from following whatever Host a request (or a cache-poisoning one) sends.
+        if "*" in self.trusted_host_patterns() and not self.public_url:
+            raise ValueError("SHOPTRACK_TRUSTED_HOSTS=* needs SHOPTRACK_PUBLIC_URL")
+        return self
+
+    def trusted_host_patterns(self) -> frozenset[str]:
+        """The Host names (lower case, without port) requests may carry, wildcards included."""
+        if self.trusted_hosts:
+            return frozenset(_split_hosts(self.trusted_hosts))
+        names = {"localhost", "127.0.0.1", "[::1]"}
+        if self.public_url:
+            public_host = urlsplit(self.public_url).hostname
+            if public_host:
+                names.add(_bracketed(public_host))
+        if self.host not in _ANY_ADDRESS:
+            names.add(_bracketed(self.host.lower()))
+        return frozenset(names)
+
     @field_validator("sqlite_synchronous")
     @classmethod
     def _check_synchronous(cls, value: str) -> str:
@@ -109,6 +151,20 @@ class Settings(BaseSettings):
         if upper not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ValueError("must be one of OFF, NORMAL, FULL, EXTRA")
         return upper
+
+
+_ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
+# A DNS name or IPv4 address, optionally "*." before it, or a bracketed IPv6 address.
+_HOST_PATTERN = re.compile(r"^(\*\.)?[a-z0-9_]([a-z0-9_.-]{0,252})$|^\[[0-9a-f:.]{2,45}\]$")
+
+
+def _split_hosts(value: str) -> list[str]:
+    return [_bracketed(part.strip().lower()) for part in value.split(",") if part.strip()]
+
+
+def _bracketed(host: str) -> str:
+    """IPv6 literals as the Host header writes them: ``[::1]``."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 @lru_cache(maxsize=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ class Route:
     last_modified: str | None = None
     delay_s: float = 0.0
     content_type: str = "application/xml"
+    location: str | None = None  # answered with 302 to here
+    drip: tuple[int, float] | None = None  # (bytes, seconds): the body sent that slowly
 
 
 @dataclass
@@ -27,6 +30,7 @@ class FeedServer:
     port: int
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[dict[str, str]] = field(default_factory=list)
+    server_names: list[str | None] = field(default_factory=list)  # TLS SNI, per handshake
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -45,6 +49,12 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 return
             if route.delay_s:
                 time.sleep(route.delay_s)
+            if route.location is not None:
+                self.send_response(302)
+                self.send_header("Location", route.location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if route.etag and self.headers.get("If-None-Match") == route.etag:
                 self.send_response(304)
                 self.end_headers()
@@ -70,15 +80,30 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             with suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(body)
+                if route.drip is None:
+                    self.wfile.write(body)
+                    return
+                size, pause = route.drip
+                for start in range(0, len(body), size):
+                    self.wfile.write(body[start : start + size])
+                    self.wfile.flush()
+                    time.sleep(pause)
 
     return Handler
 
 
 @contextmanager
-def feed_server() -> Iterator[FeedServer]:
+def feed_server(tls: ssl.SSLContext | None = None) -> Iterator[FeedServer]:
+    """A server on 127.0.0.1; with ``tls``, HTTPS with that context (server names recorded)."""
     state = FeedServer(port=0)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    if tls is not None:
+
+        def record(_socket: ssl.SSLObject, name: str | None, _context: ssl.SSLContext) -> None:
+            state.server_names.append(name)
+
+        tls.sni_callback = record  # type: ignore[assignment]
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     httpd.daemon_threads = True
     state.port = int(httpd.server_address[1])
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})

@@ -173,7 +173,7 @@ def test_scheduled_imports_in_the_server_survive_a_failing_feed(
     service = CatalogService(catalog.engine, catalog_settings)
     try:
         service.scheduler.run_due(_due_now(catalog))
-        service.executor.shutdown(wait=True)  # the submitted imports finish
+        assert service.imports.wait_idle(30)  # the queued imports finish
     finally:
         service.close()
     assert _last_status(catalog, broken) == ("failed", "not_a_feed")

@@ -118,6 +118,7 @@ def test_rotation_reencrypts_everything_while_reads_and_writes_continue(
         "pending_identities.identity_enc",
         "events.identity_enc",
         "rejected_events.body_enc",
+        "sites.identity_secret_enc",
     }
     work = report.seconds - grace
     print(

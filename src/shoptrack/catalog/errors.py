@@ -10,6 +10,7 @@ class FeedErrorCode(StrEnum):
     PRIVATE_ADDRESS = "private_address"
     HTTP_ERROR = "http_error"
     TIMEOUT = "timeout"
+    TOO_SLOW = "too_slow"
     TOO_LARGE = "too_large"
     NOT_A_FEED = "not_a_feed"
     UNSUPPORTED_FORMAT = "unsupported_format"

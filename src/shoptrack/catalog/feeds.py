@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,15 +243,18 @@ class FeedRepository:
                 )
             )
 
-    def interrupt_stale(self, site_id: str, current: str) -> None:
-        """Imports still 'running' while we hold the site's lease died with their process."""
+    def interrupt_stale(self, site_id: str, current: str, waiting: Collection[str] = ()) -> None:
+        """Imports still 'running' while we hold the site's lease died with their process.
+
+        ``waiting``: imports recorded as running that wait for their turn in this process.
+        """
         with self.engine.begin() as conn:
             conn.execute(
                 update(catalog_imports)
                 .where(
                     catalog_imports.c.site_id == site_id,
                     catalog_imports.c.status == STATUS_RUNNING,
-                    catalog_imports.c.import_id != current,
+                    catalog_imports.c.import_id.not_in([current, *waiting]),
                 )
                 .values(
                     status=STATUS_FAILED,

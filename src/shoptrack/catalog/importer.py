@@ -82,6 +82,14 @@ class FeedImporter:
         self.engine = engine
         self.settings = settings
         self.feeds = FeedRepository(engine, settings.feed_timezone)
+        # Imports recorded as running that wait in this process's queue for their site's turn:
+        # not interrupted as dead by the imports that start before them.
+        self._waiting: set[str] = set()
+        self._waiting_lock = threading.Lock()
+
+    def waiting(self, import_id: str) -> None:
+        with self._waiting_lock:
+            self._waiting.add(import_id)
 
     def run(
         self,
@@ -96,6 +104,8 @@ class FeedImporter:
     ) -> ImportOutcome:
         """Import ``feed`` now; ``recorded``: the caller already wrote the 'running' row."""
         import_id = import_id or new_import_id()
+        with self._waiting_lock:
+            self._waiting.discard(import_id)
         started = now_ms()
         report = ImportReport(cap=self.settings.feed_report_examples)
         if not recorded:
@@ -105,7 +115,9 @@ class FeedImporter:
             generations.acquire(self.engine, lease, started)
         except FeedError as exc:
             return self._failed(feed, import_id, report, exc, lease=None)
-        self.feeds.interrupt_stale(feed.site_id, import_id)
+        with self._waiting_lock:
+            waiting = tuple(self._waiting)
+        self.feeds.interrupt_stale(feed.site_id, import_id, waiting)
         staging = generations.Staging(
             feed.site_id, feed.feed_id, import_id, started, lease.live, lease.new
         )
@@ -155,6 +167,8 @@ class FeedImporter:
             settings.feed_max_bytes,
             deadline_after(settings.feed_max_seconds),
             settings.feed_allow_private_hosts,
+            min_bytes_per_s=settings.feed_min_bytes_per_s,
+            rate_window_s=settings.feed_min_rate_window_s,
         )
         with open_feed(
             feed.url,

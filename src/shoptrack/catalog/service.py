@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 from sqlalchemy import Engine
 
-from shoptrack.catalog.feeds import Feed, FeedRepository, new_import_id
+from shoptrack.catalog.errors import FeedError, FeedErrorCode
+from shoptrack.catalog.feeds import STATUS_FAILED, Feed, FeedRepository, new_import_id
+from shoptrack.catalog.import_queue import ImportQueue
 from shoptrack.catalog.importer import FeedImporter, ImportOutcome
 from shoptrack.catalog.queries import CatalogQueries
+from shoptrack.catalog.report import ImportReport
 from shoptrack.catalog.scheduler import FeedScheduler
 from shoptrack.config import Settings
 from shoptrack.store.sql import now_ms
 
 
 class CatalogService:
-    """Feeds, imports (on two background threads) and reads; the scheduler when enabled."""
+    """Feeds, imports (on threads shared fairly by sites) and reads; the scheduler if enabled."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
@@ -25,14 +28,13 @@ class CatalogService:
         self.importer = FeedImporter(engine, settings)
         self.queries = CatalogQueries(engine)
         self.cancel = threading.Event()
-        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feed-import")
+        # Scheduled and API imports share the threads; a site runs one import at a time.
+        self.imports = ImportQueue(settings.feed_import_threads)
         self.scheduler = FeedScheduler(
-            engine, settings, importer=self.importer, submit=self._scheduled
+            engine, settings, importer=self.importer, queue=self.imports, cancel=self.cancel
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._running: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
 
     def start_scheduler(self) -> None:
         self._thread = threading.Thread(
@@ -40,32 +42,14 @@ class CatalogService:
         )
         self._thread.start()
 
-    def _scheduled(self, feeds: list[Feed]) -> Future[list[ImportOutcome]] | None:
-        """One job per site: its due feeds in turn (they would fight over the site's lease)."""
-        with self._lock:
-            # A feed whose previous run is still importing skips this run.
-            fresh = [f for f in feeds if (f.site_id, f.feed_id) not in self._running]
-            self._running.update((f.site_id, f.feed_id) for f in fresh)
-        if not fresh:
-            return None
-
-        def job() -> list[ImportOutcome]:
-            try:
-                return self.scheduler.run_in_turn(fresh, cancel=self.cancel)
-            finally:
-                with self._lock:
-                    self._running.difference_update((f.site_id, f.feed_id) for f in fresh)
-
-        return self.executor.submit(job)
-
     def import_now(self, feed: Feed, *, force: bool = False) -> ImportOutcome:
         return self.importer.run(feed, trigger="api", force=force, cancel=self.cancel)
 
     def import_in_background(self, feed: Feed, *, force: bool = False) -> str:
         import_id = new_import_id()
-        # Recorded now, so the import is listed (as running) before its thread starts.
+        # Recorded now, so the import is listed (as running) before its turn comes.
         self.feeds.start_import(feed, import_id, "api", now_ms())
-        self.executor.submit(
+        job = partial(
             self.importer.run,
             feed,
             trigger="api",
@@ -74,6 +58,13 @@ class CatalogService:
             cancel=self.cancel,
             recorded=True,
         )
+        self.importer.waiting(import_id)
+        if not self.imports.submit(feed.site_id, job):  # closing: it will not run
+            cancelled = FeedError(FeedErrorCode.CANCELLED, "the server is stopping")
+            report = ImportReport(cap=0).to_dict()
+            self.feeds.finish_import(
+                feed, import_id, STATUS_FAILED, report, error=cancelled.to_dict()
+            )
         return import_id
 
     def close(self) -> None:
@@ -82,4 +73,4 @@ class CatalogService:
         if self._thread is not None:
             self._thread.join(10)
         self.cancel.set()
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.imports.close()

@@ -4,13 +4,15 @@ HTTP: connect and read timeouts, redirects (at most 5), a size cap on the bytes 
 (checked against ``Content-Length`` first, then while reading, after ``Content-Encoding``
 gzip is undone, so a compressed bomb is caught too), a deadline for the whole download, and
 conditional requests: the ETag and Last-Modified of the last good import are sent back, and
-``304 Not Modified`` means there is nothing to do.
+``304 Not Modified`` means there is nothing to do. Every hop connects to an address resolved and
+checked for it (``pinning.py``); a body arriving slower than a minimum rate is given up.
+Feeds are fetched directly, never through ``HTTP(S)_PROXY``: a proxy would resolve the names
+itself, out of reach of the check.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +24,17 @@ import httpx
 
 from shoptrack import __version__
 from shoptrack.catalog.errors import FeedError, FeedErrorCode
-from shoptrack.catalog.streams import ChunkStream, LimitedStream, buffered
+from shoptrack.catalog.pinning import (
+    ALLOW_PRIVATE_HOSTS,
+    IPAddress,
+    PinnedTransport,
+    Resolver,
+    default_port,
+    first_private,
+    parse_address,
+    system_resolver,
+)
+from shoptrack.catalog.streams import ChunkStream, LimitedStream, MinimumRate, buffered
 
 USER_AGENT = f"shoptrack/{__version__} (feed import)"
 
@@ -39,6 +51,12 @@ class FetchOptions:
     # Feeds may be registered by any API-key holder: by default they may not make this
     # server reach loopback, private, link-local or reserved addresses (SSRF).
     allow_private_hosts: bool = False
+    # A body slower than this on average over ``rate_window_s`` of waiting fails (0: no floor).
+    min_bytes_per_s: int = 0
+    rate_window_s: float = 30.0
+    resolve: Resolver = system_resolver
+    # The transport that reaches the pinned addresses (tests give a network of their own).
+    network: Callable[[], httpx.BaseTransport] = httpx.HTTPTransport
 
 
 @dataclass(slots=True)
@@ -105,12 +123,12 @@ def _open_http(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     timeout = httpx.Timeout(options.timeout_s)
-    # Checked on every request, so a redirect cannot lead to a private address either.
-    hooks = {"request": [] if options.allow_private_hosts else [_refuse_private_address]}
+    # Every request, redirects included, goes through it: resolved, checked, pinned.
+    transport = PinnedTransport(options.network(), options.resolve, options.allow_private_hosts)
     try:
         with (
             httpx.Client(
-                timeout=timeout, follow_redirects=True, max_redirects=5, event_hooks=hooks
+                timeout=timeout, follow_redirects=True, max_redirects=5, transport=transport
             ) as client,
             client.stream("GET", url, headers=headers) as response,
         ):
@@ -126,7 +144,12 @@ def _open_http(
             total = int(length) if length and length.isdigit() else None
             if total is not None and total > options.max_bytes:
                 raise _too_large(total, options.max_bytes)
-            body = ChunkStream(_chunks(response, url))
+            floor = (
+                MinimumRate(options.min_bytes_per_s, options.rate_window_s)
+                if options.min_bytes_per_s > 0
+                else None
+            )
+            body = ChunkStream(_chunks(response, url, floor))
             limited = LimitedStream(body, options.max_bytes, options.deadline)
             yield FeedStream(
                 buffered(limited),
@@ -139,36 +162,12 @@ def _open_http(
         raise _http_failure(exc, url) from None
 
 
-ALLOW_PRIVATE_HOSTS = (
-    "SHOPTRACK_FEED_ALLOW_PRIVATE_HOSTS=true for the process that imports feeds (shoptrack serve "
-    "or shoptrack worker for scheduled and API imports, the shell for shoptrack feeds import)"
-)
-
-
-def private_address(host: str, port: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def private_address(host: str, port: int) -> IPAddress | None:
     """The first address of ``host`` that is not public (loopback, private, link-local …)."""
     try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return None  # unresolvable: the connection attempt reports it as unreachable
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            return address
-    return None
-
-
-def _refuse_private_address(request: httpx.Request) -> None:
-    """Refuse a request whose host resolves to anything but public addresses."""
-    host = request.url.host
-    port = request.url.port or (443 if request.url.scheme == "https" else 80)
-    address = private_address(host, port)
-    if address is not None:
-        raise FeedError(
-            FeedErrorCode.PRIVATE_ADDRESS,
-            f"{host} resolves to {address}, a private or local address; feeds must be public, "
-            f"or set {ALLOW_PRIVATE_HOSTS}",
-        )
+        return first_private([parse_address(a) for a in system_resolver(host, port)])
+    except (OSError, ValueError):
+        return None  # unresolvable: the import reports it as unreachable
 
 
 def private_feed_warning(url: str, allowed: bool) -> str | None:
@@ -176,7 +175,7 @@ def private_feed_warning(url: str, allowed: bool) -> str | None:
     parsed = httpx.URL(url)
     if allowed or parsed.scheme not in ("http", "https") or not parsed.host:
         return None
-    address = private_address(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80))
+    address = private_address(parsed.host, default_port(parsed))
     if address is None:
         return None
     return (
@@ -185,9 +184,20 @@ def private_feed_warning(url: str, allowed: bool) -> str | None:
     )
 
 
-def _chunks(response: httpx.Response, url: str) -> Iterator[bytes]:
+def _chunks(response: httpx.Response, url: str, floor: MinimumRate | None) -> Iterator[bytes]:
+    # Pieces as they arrive (no chunk size: httpx would gather 64 KiB before a dripping feed
+    # gave us a chance to measure it). Only the time spent waiting on the network is measured,
+    # not the parser's or the store's.
+    pieces = response.iter_bytes()
     try:
-        yield from response.iter_bytes(1 << 16)
+        while True:
+            started = time.monotonic()
+            piece = next(pieces, None)
+            if floor is not None:
+                floor.observe(response.num_bytes_downloaded, time.monotonic() - started)
+            if piece is None:
+                return
+            yield piece
     except httpx.HTTPError as exc:
         raise _http_failure(exc, url) from None
 

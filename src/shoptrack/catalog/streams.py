@@ -94,3 +94,34 @@ class LimitedStream(io.RawIOBase):
 
 def buffered(raw: io.RawIOBase) -> io.BufferedReader:
     return io.BufferedReader(raw, buffer_size=BUFFER_SIZE)
+
+
+class MinimumRate:
+    """Fails a transfer whose bytes arrive slower than ``min_bytes_per_s``.
+
+    The rate is averaged over ``window_s`` seconds of waiting for the network (time the reader
+    spends elsewhere, parsing or writing, is not counted), window after window, so a feed that
+    drips a byte now and then, never idle long enough for the read timeout, is given up after
+    about one window instead of holding an import thread until the import's deadline.
+    """
+
+    def __init__(self, min_bytes_per_s: int, window_s: float) -> None:
+        self.min_bytes_per_s = min_bytes_per_s
+        self.window_s = window_s
+        self._waited_s = 0.0
+        self._bytes_before = 0
+
+    def observe(self, total_bytes: int, waited_s: float) -> None:
+        """``total_bytes`` received so far, after waiting ``waited_s`` for the latest ones."""
+        self._waited_s += waited_s
+        if self._waited_s < self.window_s:
+            return
+        received = total_bytes - self._bytes_before
+        if received < self.min_bytes_per_s * self._waited_s:
+            raise FeedError(
+                FeedErrorCode.TOO_SLOW,
+                f"the transfer was slower than {self.min_bytes_per_s} bytes/s: {received} bytes "
+                f"in {self._waited_s:.1f} s (setting SHOPTRACK_FEED_MIN_BYTES_PER_S)",
+            )
+        self._waited_s = 0.0
+        self._bytes_before = total_bytes

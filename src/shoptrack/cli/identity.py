@@ -163,28 +163,47 @@ def sites_configure(
             show_default=False,
         ),
     ] = None,
+    require_signed_identity: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-signed-identity/--no-require-signed-identity",
+            help="browser identities link visitors only when signed (user_hash; see README)",
+            show_default=False,
+        ),
+    ] = None,
+    identity_secret: Annotated[
+        str | None,
+        typer.Option(help="'new': make or replace the secret identities are signed with"),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Show or change a site's settings; prints them as one JSON line."""
+    """Show or change a site's settings; prints them as one JSON line (a new identity secret
+    is in that line, once: store it in the shop's server configuration)."""
     from shoptrack.errors import ShoptrackError
+    from shoptrack.identity.crypto import Keyring
+    from shoptrack.identity.signing import SECRET_FIELD, configure_site
     from shoptrack.services import open_store
-    from shoptrack.store.site_settings import SiteSettings
 
     changes: dict[str, Any] = {}
     if default_region is not None:
         changes["default_region"] = None if default_region == "-" else default_region
     if auto_create_contacts is not None:
         changes["auto_create_contacts"] = auto_create_contacts
-    engine, _, _ = open_store(settings_for(database_url))
+    if require_signed_identity is not None:
+        changes["require_signed_identity"] = require_signed_identity
+    if identity_secret is not None:
+        changes[SECRET_FIELD] = identity_secret
+    settings = settings_for(database_url)
+    engine, _, _ = open_store(settings)
     try:
-        store = SiteSettings(engine)
-        values = store.update(site_id, changes) if changes else store.get(site_id)
+        ring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
+        view = configure_site(engine, ring, site_id, changes)
     except ShoptrackError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
-    typer.echo(orjson.dumps({"site_id": site_id, "settings": values}).decode())
+    typer.echo(orjson.dumps(view).decode())
 
 
 @contacts_app.command("list")

@@ -25,7 +25,7 @@ from shoptrack.collector.enrich import (
     trusted_time,
 )
 from shoptrack.errors import EventRejected, Reason, ShoptrackError, Unauthorized
-from shoptrack.events.identity import extract_identity, identity_from_general
+from shoptrack.events.identity import API_KEY_MARK, extract_identity, identity_from_general
 from shoptrack.events.location import location_from_url
 from shoptrack.events.model import CanonicalEvent, Page
 from shoptrack.events.normalize import NormalizedBody, normalize_payload
@@ -98,11 +98,14 @@ def _general_location(general: Any) -> str | None:
 
 
 def _identity_visitor(site_id: str, identity: dict[str, Any], keyring: Keyring) -> str | None:
-    """A stable pseudonymous visitor for server-side events that carry no cookie."""
+    """A stable pseudonymous visitor for server-side events that carry no cookie. Identities
+    sent without the API key get visitors of their own: else anyone could post an e-mail with
+    no cookie and have the event join the visitor of that person's server-side events."""
+    purpose = "visitor" if identity.get(API_KEY_MARK) is True else "visitor-keyless"
     for name in _IDENTITY_IDS:
         value = identity.get(name)
         if value not in (None, ""):
-            digest = keyring.blind_index(f"{site_id}\x00{name}\x00{value}", "visitor")
+            digest = keyring.blind_index(f"{site_id}\x00{name}\x00{value}", purpose)
             return "id-" + digest[:24]
     return None
 
@@ -150,6 +153,10 @@ def _step_identity(draft: Draft) -> None:
     identity = identity_from_general(draft.incoming.general)
     payload_identity, draft.payload = extract_identity(draft.incoming.payload)
     identity.update(payload_identity)
+    # Only the collector says an identity came with the API key: never the payload.
+    identity.pop(API_KEY_MARK, None)
+    if identity and draft.incoming.authenticated:
+        identity[API_KEY_MARK] = True
     draft.identity = identity
 
 

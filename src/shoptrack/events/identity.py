@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# Set (true) by the collector on an identity that came with the site's API key: the shop's
+# server said it, not a browser or keyless REST where anyone could have. Set after extraction
+# and removed from what payloads send, so a payload cannot set it (identity/signing.py).
+API_KEY_MARK = "_api_key"
+
 # Compared lower-cased. Every ``user_*`` key counts too (user_city, user_tags_gender, …).
 _IDENTITY_KEYS = frozenset(
     {

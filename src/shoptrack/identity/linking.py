@@ -7,11 +7,14 @@ It follows the event log (``processing.runner.ProcessorRunner``), decrypts each 
   anonymous events thereby become part of the contact's history (history is read by visitor);
 * no match: a new contact right away (``auto_create_contacts``, on by default), or a pending
   identity, kept encrypted, that turns into a link when the contacts API creates the contact;
-* an identity that matches two contacts merges them (``resolve`` says how).
+* an identity that matches two contacts merges them (``resolve`` says how);
+* an identity sent without the API key (a browser's) that the site requires signed and that
+  is not (``signing``) is a claim: it links nothing, creates nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -19,11 +22,13 @@ from sqlalchemy import Connection, select
 from shoptrack.identity.crypto import PURPOSE_EVENT_IDENTITY, KeyMaterialError, Keyring
 from shoptrack.identity.normalize import ContactPatch, patch_from_event
 from shoptrack.identity.resolve import WorkingSet
+from shoptrack.identity.signing import Signature, check_identity, load_identity_secret
 from shoptrack.identity.store import lock_site
-from shoptrack.store.site_settings import read_settings
+from shoptrack.store.site_settings import REQUIRE_SIGNED, read_settings
 from shoptrack.store.tables import events
 
 NAME = "identity"
+log = logging.getLogger(__name__)
 
 
 class IdentityProcessor:
@@ -34,6 +39,8 @@ class IdentityProcessor:
         self.auto_create_contacts = auto_create_contacts
         self.linked = 0
         self.pending = 0
+        self.claims = 0  # browser identities that could not link (signing.py)
+        self.bad_signatures = 0
 
     def handle(self, conn: Connection, after: int, upto: int) -> None:
         in_range = (events.c.seq > after) & (events.c.seq <= upto)
@@ -49,12 +56,18 @@ class IdentityProcessor:
             lock_site(conn, site_id)
         # Read after the locks: an erasure that finished meanwhile has removed what it erased.
         stmt = (
-            select(events.c.seq, events.c.site_id, events.c.visitor_id, events.c.identity_enc)
+            select(
+                events.c.seq,
+                events.c.site_id,
+                events.c.visitor_id,
+                events.c.identity_enc,
+            )
             .where(identified)
             .order_by(events.c.seq)
         )
         by_site: dict[str, list[tuple[int, str | None, ContactPatch]]] = {}
         regions: dict[str, dict[str, Any]] = {s: read_settings(conn, s) for s in site_ids}
+        site_secrets = {s: load_identity_secret(conn, self.keyring, s) for s in site_ids}
         for row in conn.execute(stmt):
             try:
                 identity = self.keyring.decrypt_json(row.identity_enc, PURPOSE_EVENT_IDENTITY)
@@ -62,6 +75,20 @@ class IdentityProcessor:
                 continue  # unreadable identity: nothing to link (logged nowhere: no content)
             if not isinstance(identity, dict):
                 continue
+            required = regions[row.site_id].get(REQUIRE_SIGNED) is True
+            checked = check_identity(identity, site_secrets[row.site_id], required)
+            if checked.signature is Signature.INVALID:
+                # The event is stored already: say why it links nothing (no personal data).
+                log.warning(
+                    "site %s event seq %d: user_hash matches none of its identifiers "
+                    "(wrong secret, or the value changed after signing); kept as a claim",
+                    row.site_id,
+                    row.seq,
+                )
+                self.bad_signatures += 1
+            if checked.claim:
+                self.claims += 1
+            identity = checked.identity
             region = regions[row.site_id].get("default_region")
             patch = patch_from_event(identity, region if isinstance(region, str) else None)
             if patch.identifiers() or patch.contact_ref:

@@ -251,3 +251,14 @@ def patch_from_event(identity: dict[str, Any], region: str | None) -> ContactPat
         except ShoptrackError:
             continue
     return patch
+
+
+_IDENTIFIER_KINDS = frozenset({"email", "phone", "externalCustomerId"})
+
+
+def is_identifier_key(raw_key: str) -> bool:
+    """Whether an event identity key names the person (matches or links a contact): e-mail,
+    phone, external customer id, or a contact id the page knew. Names, cities and custom
+    ``user_*`` fields describe a contact but never pick one."""
+    lowered = raw_key.lower()
+    return lowered in _EVENT_REFS or _EVENT_KEYS.get(lowered) in _IDENTIFIER_KINDS

@@ -28,8 +28,9 @@ from shoptrack.identity.crypto import (
     Keyring,
     purpose_contact,
 )
+from shoptrack.identity.signing import purpose_identity_secret
 from shoptrack.identity.store import write_audit
-from shoptrack.store.tables import contacts, events, pending_identities, rejected_events
+from shoptrack.store.tables import contacts, events, pending_identities, rejected_events, sites
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ TARGETS = (
     ),
     Target(events, "identity_enc", ("seq",), lambda _row: PURPOSE_EVENT_IDENTITY),
     Target(rejected_events, "body_enc", ("seq",), lambda _row: PURPOSE_REJECTED_BODY),
+    Target(
+        sites,
+        "identity_secret_enc",
+        ("site_id",),
+        lambda row: purpose_identity_secret(row.site_id),
+    ),
 )
 
 Progress = Callable[[str, int, int], None]

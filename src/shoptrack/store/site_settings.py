@@ -7,6 +7,12 @@ Known keys are validated here so the CLI and the API accept the same values:
 * ``auto_create_contacts``: whether an identified visitor with no matching contact becomes a
   contact right away (``true``) or waits as a pending identity for the contacts API
   (``false``); unset follows ``SHOPTRACK_IDENTITY_AUTO_CREATE_CONTACTS``.
+* ``require_signed_identity``: browser identities link a visitor to a contact only when the
+  shop's server signed them (``user_hash``, identity/signing.py); unsigned ones are claims that
+  link nothing. Turning it on needs the site's identity secret to exist.
+
+The identity secret itself is not a setting: it is ``sites.identity_secret_enc``, encrypted
+(identity/signing.py makes, encrypts and reads it; here only the bytes are stored).
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from sqlalchemy import Connection, Engine, select
 from shoptrack.errors import NotFound, Reason, ShoptrackError
 from shoptrack.store.tables import sites
 
-KNOWN_SETTINGS = ("default_region", "auto_create_contacts")
+KNOWN_SETTINGS = ("default_region", "auto_create_contacts", "require_signed_identity")
+REQUIRE_SIGNED = "require_signed_identity"
 
 
 def _invalid(name: str, message: str) -> ShoptrackError:
@@ -57,6 +64,20 @@ def read_settings(conn: Connection, site_id: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def read_identity_secret(conn: Connection, site_id: str) -> bytes | None:
+    """The site's identity secret as stored (encrypted), or ``None``."""
+    stmt = select(sites.c.identity_secret_enc).where(sites.c.site_id == site_id)
+    raw = conn.execute(stmt).scalar()
+    return bytes(raw) if raw is not None else None
+
+
+def write_identity_secret(conn: Connection, site_id: str, ciphertext: bytes) -> None:
+    """Replace the site's (encrypted) identity secret, or NotFound."""
+    stmt = sites.update().where(sites.c.site_id == site_id).values(identity_secret_enc=ciphertext)
+    if conn.execute(stmt).rowcount != 1:
+        raise NotFound(f"no site {site_id!r}", "site_id")
+
+
 class SiteSettings:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -72,6 +93,12 @@ class SiteSettings:
             exists = conn.execute(select(sites.c.site_id).where(sites.c.site_id == site_id))
             if exists.first() is None:
                 raise NotFound(f"no site {site_id!r}", "site_id")
+            if clean.get(REQUIRE_SIGNED) is True and read_identity_secret(conn, site_id) is None:
+                raise _invalid(
+                    REQUIRE_SIGNED,
+                    "the site has no identity secret to verify signatures with yet: make one "
+                    'first (identity_secret: "new", or sites configure --identity-secret new)',
+                )
             current = read_settings(conn, site_id)
             for name, value in clean.items():
                 if value is None:

@@ -36,6 +36,8 @@ sites = Table(
     Column("name", String(200), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("settings", Text, nullable=False, server_default="{}"),
+    # The secret the shop's server signs browser identities with (identity/signing.py).
+    Column("identity_secret_enc", LargeBinary, nullable=True),
 )
 
 api_keys = Table(

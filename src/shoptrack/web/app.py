@@ -27,12 +27,14 @@ from shoptrack.web.api.processor_failures import router as processor_failures_ro
 from shoptrack.web.api.reports import router as reports_router
 from shoptrack.web.docs import docs_routes
 from shoptrack.web.handlers import install_error_handlers
+from shoptrack.web.hosts import TrustedHosts
 from shoptrack.web.index import HEALTH_PATH
 from shoptrack.web.index import router as index_router
 from shoptrack.web.ingest import IngestionEndpoints
 from shoptrack.web.openapi import refine
 from shoptrack.web.openapi_paths import HEALTH_RESPONSES, describe_plain_routes, plain_route_items
 from shoptrack.web.recs import recommendation_routes
+from shoptrack.web.redirects import install_slash_redirects
 from shoptrack.web.responses import json_response
 from shoptrack.web.scripts import tracker_routes
 
@@ -47,11 +49,16 @@ class ShoptrackApp(FastAPI):
     """
 
     ingestion: IngestionEndpoints
+    trusted_hosts: TrustedHosts
     # The schema's path items of the routes FastAPI does not generate (web/openapi_paths.py).
     plain_routes: dict[str, dict[str, Any]]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            refusal = self.trusted_hosts.refusal(scope)
+            if refusal is not None:
+                await refusal.send(send)
+                return
             endpoint = self.ingestion.endpoint_for(scope)
             if endpoint is not None:
                 scope["app"] = self
@@ -103,6 +110,8 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
     )
     app.ingestion = IngestionEndpoints(settings.event_path)
     app.plain_routes = plain_route_items(settings)
+    app.trusted_hosts = TrustedHosts.from_settings(settings)
+    install_slash_redirects(app.router, settings.public_url)
     app.include_router(index_router)
     app.router.routes.extend(docs_routes(app.openapi_url or "/openapi.json", app.title))
     app.router.routes.extend(tracker_routes(settings))

@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shoptrack.config import Settings
+from shoptrack.web.hosts import TrustedHosts, untrusted_host
 
 try:
     import brotli
@@ -172,18 +173,21 @@ def unknown_site_script(site_id: str) -> bytes:
     return f"window.console&&console.warn({json.dumps(message)});\n".encode()
 
 
-def collector_url(request: Request, settings: Settings) -> str:
+def collector_url(request: Request, settings: Settings, hosts: TrustedHosts) -> str:
     """Where the tracker posts: the public URL when configured, else the script's own origin."""
-    return public_base(request, settings) + settings.event_path
+    return public_base(request, settings, hosts) + settings.event_path
 
 
-def recs_url(request: Request, settings: Settings, site_id: str) -> str:
+def recs_url(request: Request, settings: Settings, hosts: TrustedHosts, site_id: str) -> str:
     """The site's recommendations endpoint, on the same public base as the collector."""
-    return public_base(request, settings) + "/" + settings.recs_path.strip("/") + "/" + site_id
+    base = public_base(request, settings, hosts)
+    return base + "/" + settings.recs_path.strip("/") + "/" + site_id
 
 
-def public_base(request: Request, settings: Settings) -> str:
-    """This server as the browser reaches it (no trailing slash)."""
+def public_base(request: Request, settings: Settings, hosts: TrustedHosts) -> str:
+    """This server as the browser reaches it (no trailing slash). Without ``public_url`` the
+    origin comes from the request, whose Host the app has checked already (web/hosts.py); a
+    forwarded host must be trusted too, or ShoptrackError (400)."""
     if settings.public_url:
         base = settings.public_url.rstrip("/")
     else:
@@ -194,6 +198,10 @@ def public_base(request: Request, settings: Settings) -> str:
             # First-party serving: the shop's own server proxies a path of its domain to us.
             scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
             host = request.headers.get("x-forwarded-host", host).split(",")[0].strip()
+            if not hosts.allows(host):
+                raise untrusted_host(host, "X-Forwarded-Host")
+            if scheme not in ("http", "https"):
+                scheme = request.url.scheme
             forwarded_prefix = request.headers.get("x-forwarded-prefix", "").strip()
             if _PREFIX.match(forwarded_prefix):
                 prefix = forwarded_prefix
@@ -217,16 +225,17 @@ def tracker_routes(
     """The tracker's routes; the sources are read and minified here, once per process."""
     tracker = scripts or TrackerScripts()
     recs = recs_scripts or TrackerScripts(tracker_source_path("eS.recs.js"), (RECS_TOKEN,))
+    hosts = TrustedHosts.from_settings(settings)
     return [
         # First: ``{site_id}.js`` would also match ``<site>.recs.js`` (site "<site>.recs").
         Route(
             recs_route_path(settings),
-            _script_endpoint(settings, recs, lambda r, s: recs_url(r, settings, s)),
+            _script_endpoint(settings, recs, lambda r, s: recs_url(r, settings, hosts, s)),
             methods=["GET", "HEAD"],
         ),
         Route(
             script_route_path(settings),
-            _script_endpoint(settings, tracker, lambda r, _s: collector_url(r, settings)),
+            _script_endpoint(settings, tracker, lambda r, _s: collector_url(r, settings, hosts)),
             methods=["GET", "HEAD"],
         ),
     ]
@@ -239,6 +248,9 @@ def _script_endpoint(
 ) -> Callable[[Request], Awaitable[Response]]:
     cache_control = f"public, max-age={settings.script_max_age_s}"
     vary = "Accept-Encoding"
+    if not settings.public_url:
+        # The baked-in address is then the Host the script was asked from: caches key on it.
+        vary += ", Host"
     if settings.trust_proxy_headers and not settings.public_url:
         # The baked-in address then follows these headers: a shared cache must key on them,
         # or one forged request could serve every shopper a script posting elsewhere.

@@ -103,6 +103,8 @@ def test_schema_documents_every_request_body(client: TestClient) -> None:
     assert set(settings["application/json"]["schema"]["properties"]) == {
         "default_region",
         "auto_create_contacts",
+        "require_signed_identity",
+        "identity_secret",
     }
 
 

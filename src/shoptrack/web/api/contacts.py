@@ -16,6 +16,7 @@ from shoptrack.collector.limits import Limits, check_structure, parse_json, read
 from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.identity.contacts import one_identifier, require_rows
 from shoptrack.identity.services import IdentityServices
+from shoptrack.identity.signing import configure_site, site_settings_view
 from shoptrack.web.api.params import MAX_BIGINT
 from shoptrack.web.api.routing import KeyFirstRoute
 from shoptrack.web.auth import require_site
@@ -85,6 +86,17 @@ SETTINGS_BODY = request_body(
             "auto_create_contacts": {
                 "type": ["boolean", "null"],
                 "description": "create a contact for a browser identity nobody imported",
+            },
+            "require_signed_identity": {
+                "type": ["boolean", "null"],
+                "description": "browser identities link a visitor only when signed (user_hash);"
+                " needs the identity secret",
+            },
+            "identity_secret": {
+                "type": "string",
+                "enum": ["new"],
+                "description": "make or replace the secret the shop signs identities with;"
+                " the answer shows it once",
             },
         },
         "additionalProperties": False,
@@ -210,13 +222,16 @@ async def erase_contact(request: Request, site_id: SiteId, contact_id: str) -> R
 
 @router.get("/site/settings", summary="The site's settings")
 async def get_site_settings(request: Request, site_id: SiteId) -> Response:
-    values = await run_in_threadpool(_identity(request).site_settings.get, site_id)
-    return json_response({"site_id": site_id, "settings": values})
+    identity = _identity(request)
+    values = await run_in_threadpool(identity.site_settings.get, site_id)
+    view = await run_in_threadpool(site_settings_view, identity.engine, site_id, values)
+    return json_response(view)
 
 
 @router.patch(
     "/site/settings",
-    summary="Change site settings: default_region (phones), auto_create_contacts; null unsets",
+    summary="Change site settings (default_region, auto_create_contacts, "
+    "require_signed_identity; null unsets) or make the identity secret",
     openapi_extra=SETTINGS_BODY,
     responses=TOO_LARGE,
 )
@@ -227,5 +242,9 @@ async def patch_site_settings(request: Request, site_id: SiteId) -> Response:
     if not isinstance(body, dict):
         raise ShoptrackError(Reason.INVALID_BODY, "expected an object of settings")
     changes: dict[str, Any] = body
-    values = await run_in_threadpool(_identity(request).site_settings.update, site_id, changes)
-    return json_response({"site_id": site_id, "settings": values})
+    identity = _identity(request)
+    view = await run_in_threadpool(
+        configure_site, identity.engine, identity.keyring, site_id, changes
+    )
+    # The new secret, when one was made, is shown in this answer only.
+    return json_response(view, headers={"Cache-Control": "no-store"})
