@@ -32,6 +32,7 @@ from shoptrack.web.index import HEALTH_PATH
 from shoptrack.web.index import router as index_router
 from shoptrack.web.ingest import IngestionEndpoints
 from shoptrack.web.openapi import refine
+from shoptrack.web.openapi_paths import HEALTH_RESPONSES, describe_plain_routes, plain_route_items
 from shoptrack.web.recs import recommendation_routes
 from shoptrack.web.redirects import install_slash_redirects
 from shoptrack.web.responses import error_response, json_response
@@ -49,6 +50,8 @@ class ShoptrackApp(FastAPI):
 
     ingestion: IngestionEndpoints
     trusted_hosts: TrustedHosts
+    # The schema's path items of the routes FastAPI does not generate (web/openapi_paths.py).
+    plain_routes: dict[str, dict[str, Any]]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -64,9 +67,12 @@ class ShoptrackApp(FastAPI):
         await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
-        """FastAPI's generated schema, with the error answers our handlers really give."""
+        """FastAPI's generated schema, with the error answers our handlers really give, and
+        the routes it does not know of (ingestion, /recs, /scripts)."""
         if self.openapi_schema is None:
-            self.openapi_schema = refine(super().openapi())
+            self.openapi_schema = describe_plain_routes(
+                refine(super().openapi()), self.plain_routes
+            )
         return self.openapi_schema
 
 
@@ -104,6 +110,7 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
         title="shoptrack", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.ingestion = IngestionEndpoints(settings.event_path)
+    app.plain_routes = plain_route_items(settings)
     app.trusted_hosts = TrustedHosts.from_settings(settings)
     install_slash_redirects(app.router, settings.public_url)
     app.include_router(index_router)
@@ -121,7 +128,12 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
 
     install_error_handlers(app)
 
-    @app.get(HEALTH_PATH, tags=["health"], summary="200 when ingestion can work, else 503")
+    @app.get(
+        HEALTH_PATH,
+        tags=["health"],
+        summary="200 when ingestion can work, else 503",
+        responses=HEALTH_RESPONSES,
+    )
     async def healthz(request: Request) -> Response:
         health: HealthCheck = request.app.state.health
         failure = health.cached()

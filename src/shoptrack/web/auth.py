@@ -68,6 +68,22 @@ BASIC_KEY = DeclaredKeyScheme(
 )
 
 
+async def site_of_request(request: Request) -> str:
+    """The site id of the request's API key, or 401; looked up once per request (the route
+    checks it before the body, web/api/routing.py, and the dependency again)."""
+    known: str | None = getattr(request.state, "key_site", None)
+    if known is not None:
+        return known
+    key = api_key_from_headers(request.headers)
+    if key is None:
+        raise Unauthorized("send the site's API key as 'Authorization: Bearer <key>'")
+    site_id = await request.app.state.services.sites.site_for_key(key)
+    if site_id is None:
+        raise Unauthorized("the API key is not valid")
+    request.state.key_site = site_id = str(site_id)
+    return site_id
+
+
 async def require_site(
     request: Request,
     _bearer: Annotated[None, Security(BEARER_KEY)],
@@ -79,12 +95,7 @@ async def require_site(
     (or a lone surrogate) are refused: PostgreSQL text cannot hold NUL, and such a value must
     be a 400, not a 500.
     """
-    key = api_key_from_headers(request.headers)
-    if key is None:
-        raise Unauthorized("send the site's API key as 'Authorization: Bearer <key>'")
-    site_id = await request.app.state.services.sites.site_for_key(key)
-    if site_id is None:
-        raise Unauthorized("the API key is not valid")
+    site_id = await site_of_request(request)
     for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
         # Servers decode percent-escapes with errors="replace", so a lone surrogate cannot
         # arrive here today; the one rule of storable text is applied all the same.

@@ -61,7 +61,35 @@ def _page(info: dict[str, Any]) -> str:
     )
 
 
-@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+INDEX_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "What this server is and where its documentation is: JSON, or a small "
+        "HTML page when the request prefers text/html",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["name", "version", "docs", "openapi", "health"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "description": {"type": "string"},
+                        "version": {"type": "string"},
+                        "docs": {"type": "string"},
+                        "openapi": {"type": "string"},
+                        "health": {"type": "string"},
+                        "dashboard": {"type": "object"},
+                    },
+                }
+            },
+            "text/html": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+# HEAD answers as GET does; one operation in the schema (two would share an operation id).
+@router.head("/", include_in_schema=False)
+@router.get("/", tags=["server"], responses=INDEX_RESPONSES)
 async def index(request: Request) -> Response:
     info = describe(request.app.openapi_url or "")
     if _prefers_html(request):

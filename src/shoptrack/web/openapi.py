@@ -51,6 +51,7 @@ ERROR_DESCRIPTIONS = {
     "413": "The body is larger than the configured limit, or holds too many items",
     "503": "The store could not commit: nothing was acknowledged, retry",
 }
+NO_NUL_PATTERN = "^[^\\u0000]*$"
 _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
@@ -66,11 +67,40 @@ def request_body(schema: dict[str, Any], example: Any) -> dict[str, Any]:
 
 
 def _error_response(status: str, declared: dict[str, Any] | None) -> dict[str, Any]:
+    if declared and "content" in declared:
+        return declared  # a route that answers this status in its own shape says so
     description = (declared or {}).get("description") or ERROR_DESCRIPTIONS.get(status, "Error")
     return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
 
 
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without FastAPI's ``null`` alternative for an optional value: a
+    query or path value is a string, never null; an optional one is simply not sent."""
+    options = schema.get("anyOf")
+    if not options:
+        return schema
+    kept = [option for option in options if option != {"type": "null"}]
+    if len(kept) != 1 or len(kept) == len(options):
+        return schema
+    rest = {key: value for key, value in schema.items() if key != "anyOf"}
+    return {**kept[0], **rest}
+
+
+def _without_nul(schema: dict[str, Any]) -> dict[str, Any]:
+    """A string parameter of an /api/v1 route: NUL is refused in every path and query value
+    (auth.require_site; PostgreSQL text cannot hold it), so the schema says so."""
+    if schema.get("type") != "string" or "pattern" in schema or "enum" in schema:
+        return schema
+    return {**schema, "pattern": NO_NUL_PATTERN}
+
+
 def _refine_operation(path: str, operation: dict[str, Any]) -> None:
+    keyed = bool(operation.get("security"))
+    for parameter in operation.get("parameters", ()):
+        if "schema" in parameter:
+            parameter["schema"] = _not_null(parameter["schema"])
+            if keyed and parameter.get("in") in ("path", "query"):
+                parameter["schema"] = _without_nul(parameter["schema"])
     responses: dict[str, Any] = operation.setdefault("responses", {})
     responses.pop("422", None)
     expected: list[str] = []

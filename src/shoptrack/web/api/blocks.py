@@ -16,12 +16,13 @@ from shoptrack.recommend.blocks import check_filters, parse_variant_id
 from shoptrack.recommend.serving import RecommendationService
 from shoptrack.web.api.bodies import StoredBody
 from shoptrack.web.api.params import BlockId
+from shoptrack.web.api.routing import KeyFirstRoute
 from shoptrack.web.auth import require_site
 from shoptrack.web.recs import service_of, split_keys
 from shoptrack.web.responses import json_response
 
-router = APIRouter(prefix="/api/v1", tags=["recommendations"])
-contact_router = APIRouter(prefix="/api/v1", tags=["recommendations"])
+router = APIRouter(prefix="/api/v1", tags=["recommendations"], route_class=KeyFirstRoute)
+contact_router = APIRouter(prefix="/api/v1", tags=["recommendations"], route_class=KeyFirstRoute)
 SiteId = Annotated[str, Depends(require_site)]
 
 
@@ -210,6 +211,7 @@ async def _for_contact(
 @contact_router.get(
     "/contacts/recommendations",
     summary="Products for the contact with this e-mail, phone or externalCustomerId, in one call",
+    responses={404: {"description": "No contact has that identifier, or no such block"}},
 )
 async def recommendations_by_identifier(
     request: Request,

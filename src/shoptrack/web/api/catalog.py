@@ -14,10 +14,11 @@ from shoptrack.catalog.service import CatalogService
 from shoptrack.catalog.sources import private_feed_warning
 from shoptrack.errors import NotFound
 from shoptrack.web.api.bodies import StoredBody
+from shoptrack.web.api.routing import KeyFirstRoute
 from shoptrack.web.auth import require_site
 from shoptrack.web.responses import json_response
 
-router = APIRouter(prefix="/api/v1", tags=["catalogue"])
+router = APIRouter(prefix="/api/v1", tags=["catalogue"], route_class=KeyFirstRoute)
 SiteId = Annotated[str, Depends(require_site)]
 
 

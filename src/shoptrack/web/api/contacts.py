@@ -24,11 +24,12 @@ from shoptrack.identity.contacts import one_identifier, require_rows
 from shoptrack.identity.services import IdentityServices
 from shoptrack.identity.signing import configure_site, site_settings_view
 from shoptrack.web.api.params import MAX_BIGINT
+from shoptrack.web.api.routing import KeyFirstRoute
 from shoptrack.web.auth import require_site
 from shoptrack.web.openapi import TOO_LARGE, request_body
 from shoptrack.web.responses import json_response
 
-router = APIRouter(prefix="/api/v1", tags=["contacts"])
+router = APIRouter(prefix="/api/v1", tags=["contacts"], route_class=KeyFirstRoute)
 SiteId = Annotated[str, Depends(require_site)]
 
 

@@ -18,11 +18,12 @@ from shoptrack.events.model import iso_ms
 from shoptrack.events.types import parse_event_type
 from shoptrack.identity.crypto import PURPOSE_REJECTED_BODY
 from shoptrack.web.api.params import MAX_BIGINT
+from shoptrack.web.api.routing import KeyFirstRoute
 from shoptrack.web.auth import require_site
 from shoptrack.web.openapi import TOO_LARGE, UNAVAILABLE, request_body
 from shoptrack.web.responses import batch_response, json_response
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+router = APIRouter(prefix="/api/v1", tags=["events"], route_class=KeyFirstRoute)
 SiteId = Annotated[str, Depends(require_site)]
 # Cursors and times are compared with BIGINT columns: larger values are client errors.
 

@@ -10,9 +10,10 @@ from fastapi.concurrency import run_in_threadpool
 from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.store import failures_repo
 from shoptrack.web.api.params import MAX_BIGINT
+from shoptrack.web.api.routing import KeyFirstRoute
 from shoptrack.web.auth import require_site
 
-router = APIRouter(prefix="/api/v1", tags=["processor failures"])
+router = APIRouter(prefix="/api/v1", tags=["processor failures"], route_class=KeyFirstRoute)
 SiteId = Annotated[str, Depends(require_site)]
 
 

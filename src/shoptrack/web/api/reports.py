@@ -11,10 +11,11 @@ from starlette.responses import Response
 
 from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.reports.queries import block_report
+from shoptrack.web.api.routing import KeyFirstRoute
 from shoptrack.web.auth import require_site
 from shoptrack.web.responses import json_response
 
-router = APIRouter(prefix="/api/v1", tags=["reports"])
+router = APIRouter(prefix="/api/v1", tags=["reports"], route_class=KeyFirstRoute)
 SiteId = Annotated[str, Depends(require_site)]
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
