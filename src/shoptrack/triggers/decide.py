@@ -224,8 +224,10 @@ class Decider:
                 reason=verdict.reason,
             )
             .on_conflict_do_nothing(index_elements=["site_id", "rule", "contact_id", "episode_key"])
+            .returning(trigger_messages.c.message_id)
         )
-        return int(conn.execute(stmt).rowcount or 0)
+        # RETURNING, not rowcount: drivers disagree on the rowcount of a skipped insert.
+        return 0 if conn.execute(stmt).first() is None else 1
 
 
 def verdict_json(verdict: Verdict) -> dict[str, Any]:

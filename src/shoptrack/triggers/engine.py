@@ -32,6 +32,16 @@ def service_recommender(service: RecommendationService) -> Recommender:
     return recommend
 
 
+def configured_deliveries(settings: Settings) -> dict[Channel, Delivery]:
+    """The deliveries this process has, by channel.
+
+    None yet in the engine alone: the e-mail (SMTP) and webhook deliveries come with their own
+    settings (``triggers/email.py``, ``webhook.py``) and are added here when configured.
+    Until then a message for a channel with no delivery stays ``pending`` (logged once).
+    """
+    return {}
+
+
 @dataclass
 class TriggerEngine:
     decider: Decider
