@@ -177,3 +177,26 @@ def test_a_permanent_failure_is_not_retried(shop: Shop) -> None:
     [row] = shop.messages()
     assert (row.status, row.last_error, row.attempts) == ("failed", "recorded failed", 1)
     assert len(shop.email.sent) == 1
+
+
+def test_an_order_cancels_a_message_not_sent_yet(shop: Shop) -> None:
+    left_carts(shop, 1)
+    shop.engine(webhook=Recorder(Channel.WEBHOOK)).tick()  # no e-mail delivery: it waits
+    assert shop.messages()[0].status == "pending"
+    shop.buy("v0", "p1", guid=None, order="o-later")
+    shop.drain()
+    [row] = shop.messages()
+    assert (row.status, row.reason) == ("cancelled", "ordered")
+    shop.engine().tick()
+    assert shop.email.sent == []
+
+
+def test_the_sender_looks_for_orders_once_more_before_sending(shop: Shop) -> None:
+    left_carts(shop, 1)
+    shop.engine(webhook=Recorder(Channel.WEBHOOK)).tick()
+    # An order the processor has not read yet (stopped worker): the sender still sees it.
+    shop.buy("v0", "p1", guid=None, order="o-unread")
+    shop.engine().tick()
+    [row] = shop.messages()
+    assert (row.status, row.reason) == ("cancelled", "ordered after the decision")
+    assert shop.email.sent == []

@@ -27,6 +27,7 @@ import orjson
 from sqlalchemy import Connection, Engine, select, update
 
 from shoptrack.errors import NotFound
+from shoptrack.events.model import iso_ms
 from shoptrack.identity.crypto import Keyring
 from shoptrack.identity.store import take_sqlite_write_lock
 from shoptrack.store.db import WriteTurn
@@ -241,7 +242,7 @@ def verdict_json(verdict: Verdict) -> dict[str, Any]:
         "would_send": verdict.sends,
         "status": verdict.status.value if verdict.status is not None else None,
         "reason": verdict.reason,
-        "due_at": verdict.due_at,
+        "due_at": iso_ms(verdict.due_at),
         "episode_key": verdict.episode_key,
         "products": verdict.products,
         "recommendations": recommendations,

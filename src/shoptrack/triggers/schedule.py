@@ -12,8 +12,9 @@ starts anything):
   event's seq when the shop sends none. A cart change also ends the browse episode.
 * ``StatusCart`` empty: the cart and browse episodes end.
 * ``PurchasedItems``: the visitor's cart and browse episodes end, and the cart episode of the
-  order's GUID whoever's it is (the decider also checks the orders of every visitor of the
-  contact, and the sender checks again just before sending).
+  order's GUID whoever's it is; the contact's cart and browse messages not sent yet are
+  cancelled (the decider also checks the orders of every visitor of the contact, and the
+  sender checks again just before sending).
 * ``ProductPage``: the ``abandoned_browse`` episode (first view's seq) is due ``delay`` after
   the latest view.
 * ``SearchRequest`` with ``isFound`` 0: a ``search_no_results`` episode, due ``delay`` after.
@@ -29,8 +30,8 @@ from sqlalchemy import Connection, case, select, update
 
 from shoptrack.events.traffic import is_bot_event
 from shoptrack.store.sql import insert_for, now_ms
-from shoptrack.store.tables import events, trigger_candidates
-from shoptrack.triggers.model import Rule
+from shoptrack.store.tables import contact_visitors, events, trigger_candidates, trigger_messages
+from shoptrack.triggers.model import MessageStatus, Rule
 from shoptrack.triggers.rules import RuleSettings, enabled_rules
 
 NAME = "triggers"
@@ -121,6 +122,27 @@ def end_cart_episode(conn: Connection, site_id: str, cart_guid: str, reason: str
     )
 
 
+def cancel_pending(conn: Connection, site_id: str, visitor_id: str) -> None:
+    """An order cancels the contact's cart and browse messages not sent yet."""
+    link = contact_visitors.c
+    contact_id = conn.execute(
+        select(link.contact_id).where(link.site_id == site_id, link.visitor_id == visitor_id)
+    ).scalar()
+    if contact_id is None:
+        return
+    m = trigger_messages.c
+    conn.execute(
+        update(trigger_messages)
+        .where(
+            m.site_id == site_id,
+            m.contact_id == contact_id,
+            m.rule.in_([Rule.ABANDONED_CART.value, Rule.ABANDONED_BROWSE.value]),
+            m.status == MessageStatus.PENDING.value,
+        )
+        .values(status=MessageStatus.CANCELLED.value, reason="ordered", next_attempt_at=None)
+    )
+
+
 class TriggerProcessor:
     name = NAME
 
@@ -155,6 +177,7 @@ class TriggerProcessor:
                 end_episodes(
                     conn, site_id, (Rule.ABANDONED_CART, Rule.ABANDONED_BROWSE), visitor, "ordered"
                 )
+                cancel_pending(conn, site_id, visitor)
             return
         if not visitor:
             return  # nobody to follow (a server event without the visitor's cookie)
