@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from shoptrack.catalog.store_ops import live_generation_expr
 from shoptrack.events.traffic import is_bot_event
@@ -228,21 +228,6 @@ def is_unsubscribed(conn: Connection, site_id: str, contact_id: str, channel: Ch
     return conn.execute(stmt.limit(1)).first() is not None
 
 
-def _sent_since(
-    conn: Connection, site_id: str, contact_id: str, since: int, rule: Rule | None
-) -> int:
-    m = trigger_messages.c
-    stmt = select(func.count()).where(
-        m.site_id == site_id,
-        m.contact_id == contact_id,
-        m.decided_at > since,
-        m.status.in_(COUNTED),
-    )
-    if rule is not None:
-        stmt = stmt.where(m.rule == rule.value)
-    return int(conn.execute(stmt).scalar_one())
-
-
 def cap_reason(
     conn: Connection,
     site_id: str,
@@ -251,13 +236,21 @@ def cap_reason(
     daily_cap: int,
     now: int,
 ) -> str | None:
-    """Why the caps forbid one more message now, or None."""
-    if settings.cap_days > 0:
-        since = now - settings.cap_days * DAY_MS
-        if _sent_since(conn, site_id, contact_id, since, settings.rule):
-            rule, days = settings.rule.value, settings.cap_days
-            return f"cap: {rule} already sent to the contact within {days} days"
-    if _sent_since(conn, site_id, contact_id, now - DAY_MS, None) >= daily_cap:
+    """Why the caps forbid one more message now, or None (one indexed read of the contact's
+    recent messages for both caps)."""
+    m = trigger_messages.c
+    since = now - max(1, settings.cap_days) * DAY_MS
+    stmt = select(m.rule, m.decided_at).where(
+        m.site_id == site_id,
+        m.contact_id == contact_id,
+        m.decided_at > since,
+        m.status.in_(COUNTED),
+    )
+    recent = conn.execute(stmt).all()
+    if settings.cap_days > 0 and any(r.rule == settings.rule.value for r in recent):
+        rule, days = settings.rule.value, settings.cap_days
+        return f"cap: {rule} already sent to the contact within {days} days"
+    if sum(1 for r in recent if r.decided_at > now - DAY_MS) >= daily_cap:
         return f"daily cap: {daily_cap} messages to the contact in 24 hours"
     return None
 

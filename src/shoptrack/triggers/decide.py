@@ -44,13 +44,15 @@ from shoptrack.triggers.conditions import (
     recommendation_items,
 )
 from shoptrack.triggers.model import MessageStatus, Rule
-from shoptrack.triggers.rules import read_rules
+from shoptrack.triggers.rules import RuleSettings, read_rules
 from shoptrack.triggers.schedule import DONE, OPEN
 
 log = logging.getLogger(__name__)
 # Milliseconds since the epoch; tests pass their own and move it forward.
 Clock = Callable[[], int]
 LOCK_NAMESPACE = "shoptrack-triggers"
+# Decisions written per transaction: one commit (an fsync on SQLite) for up to this many.
+WRITE_GROUP = 100
 
 
 def new_message_id(now: int) -> str:
@@ -109,6 +111,8 @@ class Decider:
         self._turn = WriteTurn(engine)
 
     def run_due(self) -> DecideCounts:
+        """Decide up to ``batch_size`` due episodes: read and evaluate each on its own, then
+        write a site's outcomes in transactions of up to ``WRITE_GROUP`` (one commit each)."""
         now = self.clock()
         c = trigger_candidates.c
         stmt = (
@@ -119,15 +123,24 @@ class Decider:
         )
         with self.engine.connect() as conn:
             due = conn.execute(stmt).all()
+            by_site: dict[str, list[Any]] = {}
+            for candidate in due:
+                by_site.setdefault(candidate.site_id, []).append(candidate)
+            rules = {site_id: read_rules(conn, site_id) for site_id in by_site}
         counts = DecideCounts(due=len(due))
-        for candidate in due:
-            self._decide(candidate, now, counts)
+        for site_id, candidates in sorted(by_site.items()):
+            for start in range(0, len(candidates), WRITE_GROUP):
+                group = candidates[start : start + WRITE_GROUP]
+                verdicts = [(cand, self._evaluate(cand, rules[site_id], now)) for cand in group]
+                with self._turn(), self.engine.begin() as conn:
+                    lock_site_triggers(conn, site_id)
+                    for candidate, verdict in verdicts:
+                        self._write(conn, candidate, verdict, rules[site_id], now, counts)
         return counts
 
-    def _evaluate(self, candidate: Any, now: int) -> Verdict:
-        site_id, rule = candidate.site_id, Rule(candidate.rule)
+    def _evaluate(self, candidate: Any, rules: dict[Rule, RuleSettings], now: int) -> Verdict:
+        site_id, settings = candidate.site_id, rules[Rule(candidate.rule)]
         with self.engine.connect() as conn:
-            settings = read_rules(conn, site_id)[rule]
             contact_id = contact_of_visitor(conn, site_id, candidate.visitor_id)
             contact = (
                 load_contact_view(conn, self.keyring, site_id, contact_id) if contact_id else None
@@ -135,7 +148,6 @@ class Decider:
             verdict = evaluate(conn, site_id, settings, contact, now, self.daily_cap)
             if contact is not None:
                 verdict.extra["contact_id"] = contact.contact_id
-                verdict.extra["cap_days"] = settings.cap_days
                 verdict.extra["channel"] = settings.channel.value
             if verdict.sends:
                 fill_products(conn, site_id, verdict)
@@ -146,40 +158,45 @@ class Decider:
             verdict.extra["recommendations"] = recommendations
         return verdict
 
-    def _decide(self, candidate: Any, now: int, counts: DecideCounts) -> None:
-        verdict = self._evaluate(candidate, now)
+    def _write(
+        self,
+        conn: Connection,
+        candidate: Any,
+        verdict: Verdict,
+        rules: dict[Rule, RuleSettings],
+        now: int,
+        counts: DecideCounts,
+    ) -> None:
+        """The outcome of one evaluated episode, if the episode is still the one evaluated."""
         site_id = candidate.site_id
         c = trigger_candidates.c
         key = (c.site_id == site_id) & (c.rule == candidate.rule)
         key = key & (c.visitor_id == candidate.visitor_id)
-        with self._turn(), self.engine.begin() as conn:
-            lock_site_triggers(conn, site_id)
-            current = conn.execute(select(trigger_candidates).where(key).with_for_update()).first()
-            if current is None or current.state != OPEN or current.last_seq != candidate.last_seq:
-                counts.deferred += 1  # changed while deciding: the next tick looks again
+        current = conn.execute(select(trigger_candidates).where(key).with_for_update()).first()
+        if current is None or current.state != OPEN or current.last_seq != candidate.last_seq:
+            counts.deferred += 1  # changed while deciding: the next tick looks again
+            return
+        if verdict.status is None:
+            if verdict.reason == "not due yet" and verdict.due_at is not None:
+                conn.execute(update(trigger_candidates).where(key).values(due_at=verdict.due_at))
+                counts.deferred += 1
                 return
-            if verdict.status is None:
-                if verdict.reason == "not due yet" and verdict.due_at is not None:
-                    conn.execute(
-                        update(trigger_candidates).where(key).values(due_at=verdict.due_at)
-                    )
-                    counts.deferred += 1
-                    return
-                self._end(conn, key, verdict.reason)
-                counts.ended += 1
-                return
-            contact_id = str(verdict.extra.pop("contact_id"))
-            if verdict.status is MessageStatus.PENDING:
-                settings = read_rules(conn, site_id)[verdict.rule]
-                capped = cap_reason(conn, site_id, contact_id, settings, self.daily_cap, now)
-                if capped is not None:
-                    verdict.status, verdict.reason = MessageStatus.SUPPRESSED, capped
-            written = self._insert(conn, site_id, contact_id, current.episode_key, verdict, now)
-            counts.messages += written
-            counts.duplicates += 1 - written
-            if written and verdict.status is MessageStatus.PENDING:
-                counts.pending += 1
-            self._end(conn, key, verdict.reason or verdict.status.value)
+            self._end(conn, key, verdict.reason)
+            counts.ended += 1
+            return
+        contact_id = str(verdict.extra.pop("contact_id"))
+        if verdict.status is MessageStatus.PENDING:
+            # Again under the lock: an earlier outcome of this round may count already.
+            settings = rules[verdict.rule]
+            capped = cap_reason(conn, site_id, contact_id, settings, self.daily_cap, now)
+            if capped is not None:
+                verdict.status, verdict.reason = MessageStatus.SUPPRESSED, capped
+        written = self._insert(conn, site_id, contact_id, current.episode_key, verdict, now)
+        counts.messages += written
+        counts.duplicates += 1 - written
+        if written and verdict.status is MessageStatus.PENDING:
+            counts.pending += 1
+        self._end(conn, key, verdict.reason or verdict.status.value)
 
     def _end(self, conn: Connection, key: Any, reason: str | None) -> None:
         conn.execute(
@@ -199,7 +216,6 @@ class Decider:
     ) -> int:
         assert verdict.status is not None
         channel = str(verdict.extra.pop("channel"))
-        verdict.extra.pop("cap_days", None)
         recommendations = verdict.extra.pop("recommendations", [])
         content = {
             "products": verdict.products,
@@ -235,7 +251,7 @@ def verdict_json(verdict: Verdict) -> dict[str, Any]:
     """A verdict as ``triggers preview`` prints it."""
     extra = dict(verdict.extra)
     recommendations = extra.pop("recommendations", [])
-    for name in ("contact_id", "channel", "cap_days"):
+    for name in ("contact_id", "channel"):
         extra.pop(name, None)
     return {
         "rule": verdict.rule.value,

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, case, select, update
+from sqlalchemy import Connection, bindparam, case, select, update
 
 from shoptrack.events.traffic import is_bot_event
 from shoptrack.store.sql import insert_for, now_ms
@@ -46,38 +46,28 @@ def cart_episode(cart_guid: str | None, seq: int) -> str:
     return f"{GUID_PREFIX}{cart_guid}" if cart_guid else f"s:{seq}"
 
 
-def open_episode(
-    conn: Connection,
-    site_id: str,
-    rule: Rule,
-    visitor_id: str,
-    episode_key: str,
-    due_at: int,
-    seq: int,
-) -> None:
-    """Open or extend the visitor's episode of ``rule``, due at ``due_at``.
+# Built once per dialect: building a statement costs more than running it (per event).
+_STATEMENTS: dict[tuple[str, str], Any] = {}
 
-    An ended episode, or a cart with another GUID, starts a new one; an open one keeps its key
-    and first seq and only moves its due time.
-    """
+
+def _statement(conn: Connection, name: str) -> Any:
+    key = (conn.dialect.name, name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = _BUILDERS[name](conn)
+    return stmt
+
+
+def _upsert(conn: Connection) -> Any:
     c = trigger_candidates.c
-    stmt = insert_for(conn, trigger_candidates).values(
-        site_id=site_id,
-        rule=rule.value,
-        visitor_id=visitor_id,
-        episode_key=episode_key,
-        due_at=due_at,
-        first_seq=seq,
-        last_seq=seq,
-        state=OPEN,
-        reason=None,
-        updated_at=now_ms(),
-    )
+    stmt = insert_for(conn, trigger_candidates)
     new = stmt.excluded
+    # An ended episode, or a cart with another GUID, starts a new one; an open one keeps its
+    # key and first seq and only moves its due time.
     restart = (c.state == DONE) | (
         new.episode_key.startswith(GUID_PREFIX) & (c.episode_key != new.episode_key)
     )
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["site_id", "rule", "visitor_id"],
         set_={
             "episode_key": case((restart, new.episode_key), else_=c.episode_key),
@@ -89,37 +79,87 @@ def open_episode(
             "updated_at": new.updated_at,
         },
     )
-    conn.execute(stmt)
+
+
+def _end_visitor(_conn: Connection) -> Any:
+    c = trigger_candidates.c
+    return (
+        update(trigger_candidates)
+        .where(
+            c.site_id == bindparam("b_site"),
+            c.rule.in_(bindparam("b_rules", expanding=True)),
+            c.visitor_id == bindparam("b_visitor"),
+            c.state == OPEN,
+        )
+        .values(state=DONE, reason=bindparam("b_reason"), updated_at=bindparam("b_at"))
+    )
+
+
+def _end_guid(_conn: Connection) -> Any:
+    c = trigger_candidates.c
+    return (
+        update(trigger_candidates)
+        .where(
+            c.site_id == bindparam("b_site"),
+            c.rule == Rule.ABANDONED_CART.value,
+            c.episode_key == bindparam("b_episode"),
+            c.state == OPEN,
+        )
+        .values(state=DONE, reason=bindparam("b_reason"), updated_at=bindparam("b_at"))
+    )
+
+
+_BUILDERS = {"upsert": _upsert, "end_visitor": _end_visitor, "end_guid": _end_guid}
+
+
+def open_episode(
+    conn: Connection,
+    site_id: str,
+    rule: Rule,
+    visitor_id: str,
+    episode_key: str,
+    due_at: int,
+    seq: int,
+) -> None:
+    """Open or extend the visitor's episode of ``rule``, due at ``due_at``."""
+    conn.execute(
+        _statement(conn, "upsert"),
+        {
+            "site_id": site_id,
+            "rule": rule.value,
+            "visitor_id": visitor_id,
+            "episode_key": episode_key,
+            "due_at": due_at,
+            "first_seq": seq,
+            "last_seq": seq,
+            "state": OPEN,
+            "reason": None,
+            "updated_at": now_ms(),
+        },
+    )
 
 
 def end_episodes(
     conn: Connection, site_id: str, rules: Iterable[Rule], visitor_id: str, reason: str
 ) -> None:
-    c = trigger_candidates.c
-    conn.execute(
-        update(trigger_candidates)
-        .where(
-            c.site_id == site_id,
-            c.rule.in_([r.value for r in rules]),
-            c.visitor_id == visitor_id,
-            c.state == OPEN,
-        )
-        .values(state=DONE, reason=reason, updated_at=now_ms())
-    )
+    params = {
+        "b_site": site_id,
+        "b_rules": [r.value for r in rules],
+        "b_visitor": visitor_id,
+        "b_reason": reason,
+        "b_at": now_ms(),
+    }
+    conn.execute(_statement(conn, "end_visitor"), params)
 
 
 def end_cart_episode(conn: Connection, site_id: str, cart_guid: str, reason: str) -> None:
-    c = trigger_candidates.c
-    conn.execute(
-        update(trigger_candidates)
-        .where(
-            c.site_id == site_id,
-            c.rule == Rule.ABANDONED_CART.value,
-            c.episode_key == f"{GUID_PREFIX}{cart_guid}",
-            c.state == OPEN,
-        )
-        .values(state=DONE, reason=reason, updated_at=now_ms())
-    )
+    params = {
+        "b_site": site_id,
+        "b_episode": f"{GUID_PREFIX}{cart_guid}",
+        "b_reason": reason,
+        "b_at": now_ms(),
+    }
+    conn.execute(_statement(conn, "end_guid"), params)
 
 
 def cancel_pending(conn: Connection, site_id: str, visitor_id: str) -> None:
