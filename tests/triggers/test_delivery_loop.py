@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from shoptrack.store.db import create_store_engine
-from shoptrack.store.tables import trigger_attempts
+from shoptrack.store.tables import trigger_attempts, trigger_candidates
 from shoptrack.triggers.decide import DecideCounts, Decider
 from shoptrack.triggers.model import Channel, DeliveryResult, Outcome, OutgoingMessage
 from shoptrack.triggers.send import CRASH_REASON, SendCounts, Sender
@@ -200,3 +200,20 @@ def test_the_sender_looks_for_orders_once_more_before_sending(shop: Shop) -> Non
     [row] = shop.messages()
     assert (row.status, row.reason) == ("cancelled", "ordered after the decision")
     assert shop.email.sent == []
+
+
+def test_an_episode_the_processor_is_changing_is_left_for_the_next_round(shop: Shop) -> None:
+    if shop.services.engine.dialect.name != "postgresql":
+        pytest.skip("row locks: PostgreSQL (SQLite has one writer at a time)")
+    left_carts(shop, 1)
+    decider = Decider(shop.services.engine, shop.services.keyring, clock=shop.clock)
+    c = trigger_candidates.c
+    with shop.services.engine.connect() as other:
+        busy = other.begin()
+        other.execute(
+            update(trigger_candidates).where(c.site_id == shop.site_id).values(updated_at=1)
+        )
+        counts = decider.run_due()  # does not wait for the other transaction
+        busy.rollback()
+    assert (counts.due, counts.deferred, counts.messages) == (1, 1, 0)
+    assert decider.run_due().messages == 1

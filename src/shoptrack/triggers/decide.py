@@ -172,9 +172,13 @@ class Decider:
         c = trigger_candidates.c
         key = (c.site_id == site_id) & (c.rule == candidate.rule)
         key = key & (c.visitor_id == candidate.visitor_id)
-        current = conn.execute(select(trigger_candidates).where(key).with_for_update()).first()
+        # SKIP LOCKED: a row the processor is changing right now is left for the next round;
+        # waiting for it while holding the group's other rows could deadlock with its batch.
+        current = conn.execute(
+            select(trigger_candidates).where(key).with_for_update(skip_locked=True)
+        ).first()
         if current is None or current.state != OPEN or current.last_seq != candidate.last_seq:
-            counts.deferred += 1  # changed while deciding: the next tick looks again
+            counts.deferred += 1  # changed (or changing) while deciding: the next tick looks again
             return
         if verdict.status is None:
             if verdict.reason == "not due yet" and verdict.due_at is not None:
