@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -217,3 +220,51 @@ def test_an_episode_the_processor_is_changing_is_left_for_the_next_round(shop: S
         busy.rollback()
     assert (counts.due, counts.deferred, counts.messages) == (1, 1, 0)
     assert decider.run_due().messages == 1
+
+
+KILLED_WORKER = """
+import os, signal, sys
+from pathlib import Path
+from shoptrack.identity.crypto import Keyring
+from shoptrack.store.db import create_store_engine
+from shoptrack.triggers.model import Channel
+from shoptrack.triggers.send import Sender
+
+class KilledMidSend:
+    channel = Channel.EMAIL
+    def send(self, message, attempt):
+        os.kill(os.getpid(), signal.SIGKILL)  # the attempt is committed; the send never ends
+
+url, keys, now = sys.argv[1], sys.argv[2], int(sys.argv[3])
+engine = create_store_engine(url)
+sender = Sender(engine, Keyring.load_or_create(Path(keys)), {Channel.EMAIL: KilledMidSend()},
+                clock=lambda: now)
+sender.run_due()
+"""
+
+
+def test_a_worker_killed_between_attempt_and_outcome_does_not_send_twice(shop: Shop) -> None:
+    left_carts(shop, 1)
+    settings = shop.services.settings
+    Decider(shop.services.engine, shop.services.keyring, clock=shop.clock).run_due()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILLED_WORKER,
+            settings.database_url,
+            str(settings.key_file),
+            str(shop.clock.now),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    [row] = shop.messages()
+    assert row.status == "sending" and attempts_of(shop, row.message_id) == [(1, None)]
+    shop.clock.advance(6)
+    shop.engine().tick()
+    [row] = shop.messages()
+    assert (row.status, row.reason) == ("failed", CRASH_REASON)
+    assert shop.email.sent == []
