@@ -534,6 +534,8 @@ trigger_candidates = Table(
     Column("updated_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("site_id", "rule", "visitor_id", name="pk_trigger_candidates"),
     Index("ix_trigger_candidates_due", "state", "due_at"),
+    # An order naming a cart's GUID ends that cart's episode, whoever's it is.
+    Index("ix_trigger_candidates_episode", "site_id", "rule", "episode_key"),
 )
 
 trigger_messages = Table(

@@ -46,6 +46,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("site_id", "rule", "visitor_id", name="pk_trigger_candidates"),
     )
     op.create_index("ix_trigger_candidates_due", "trigger_candidates", ["state", "due_at"])
+    op.create_index(
+        "ix_trigger_candidates_episode", "trigger_candidates", ["site_id", "rule", "episode_key"]
+    )
     op.create_table(
         "trigger_messages",
         sa.Column("message_id", sa.String(40), nullable=False),
@@ -98,6 +101,7 @@ def downgrade() -> None:
     op.drop_index("ix_trigger_messages_status", table_name="trigger_messages")
     op.drop_index("ix_trigger_messages_contact", table_name="trigger_messages")
     op.drop_table("trigger_messages")
+    op.drop_index("ix_trigger_candidates_episode", table_name="trigger_candidates")
     op.drop_index("ix_trigger_candidates_due", table_name="trigger_candidates")
     op.drop_table("trigger_candidates")
     op.drop_table("trigger_rules")
