@@ -112,6 +112,14 @@ class Settings(BaseSettings):
     # Bot traffic (browser events whose agent is flagged ``is_bot``) in reports and training.
     include_bots: bool = False
 
+    # --- triggers (abandoned cart, browse …; triggers/) --------------------------------------
+    # At most this many trigger messages per contact per 24 hours, all rules together.
+    triggers_daily_cap: int = Field(2, ge=1, le=1000)
+    # How often the worker decides the due episodes and hands due messages to their channel.
+    triggers_tick_interval_s: float = Field(5.0, gt=0, le=15)
+    # An attempt with no outcome this long after it started belongs to a worker that died.
+    triggers_stale_attempt_s: float = Field(300.0, ge=10, le=86400)
+
     @property
     def key_path(self) -> Path:
         """Where the key file is, as an absolute path (it is named in every key message).

@@ -121,6 +121,7 @@ def worker(
     from shoptrack.identity.keycheck import keyring_for
     from shoptrack.processing.builtin import build_runner
     from shoptrack.services import open_store
+    from shoptrack.triggers.engine import TriggerEngine, configured_deliveries
 
     settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
@@ -137,8 +138,12 @@ def worker(
         target=FeedScheduler(engine, settings).loop, args=(stop,), name="feed-scheduler"
     )
     feeds.start()
+    # The triggers' due queue: decided and handed to its channel within a tick of due time.
+    triggers = TriggerEngine.build(settings, engine, keyring, configured_deliveries(settings))
+    due_queue = threading.Thread(target=triggers.run_forever, args=(stop,), name="triggers")
+    due_queue.start()
     names = ", ".join(p.name for p in runner.processors)
-    err.print(f"worker running processors: {names}, feed schedule (Ctrl-C to stop)")
+    err.print(f"worker running processors: {names}, feed schedule, triggers (Ctrl-C to stop)")
     started = time.monotonic()
     try:
         runner.run_forever(stop)
@@ -147,6 +152,7 @@ def worker(
     finally:
         stop.set()
         feeds.join()
+        due_queue.join()
         engine.dispose()
     err.print(f"worker stopped after {time.monotonic() - started:.0f}s")
 

@@ -13,6 +13,7 @@ from shoptrack.processing.registry import ProcessorRegistry
 from shoptrack.processing.runner import Processor, ProcessorRunner
 from shoptrack.recommend.scheduler import RecommendationScheduler
 from shoptrack.reports.attribution import ReportsProcessor
+from shoptrack.triggers.schedule import TriggerProcessor
 
 PROCESSORS = ProcessorRegistry()
 
@@ -20,6 +21,11 @@ PROCESSORS = ProcessorRegistry()
 @PROCESSORS.register("identity")
 def identity_linking(settings: Settings, _engine: Engine, keyring: Keyring) -> Processor:
     return IdentityProcessor(keyring, settings.identity_auto_create_contacts)
+
+
+@PROCESSORS.register("triggers")
+def trigger_episodes(_settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
+    return TriggerProcessor()
 
 
 @PROCESSORS.register("catalog")

@@ -500,3 +500,89 @@ rec_counters = Table(
     Column("data", LargeBinary, nullable=False),
     PrimaryKeyConstraint("site_id", name="pk_rec_counters"),
 )
+
+# --- triggers (migration 0010): rules per site, open episodes, decided messages, attempts ---
+# ``shoptrack.triggers`` explains the flow: the processor keeps one open episode per visitor and
+# rule in ``trigger_candidates``; when it is due the decider writes at most one message per
+# (site, rule, contact, episode): the unique key is the exactly-once guarantee.
+trigger_rules = Table(
+    "trigger_rules",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("rule", String(32), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("delay_s", Integer, nullable=False),
+    Column("cap_days", Integer, nullable=False),
+    Column("webhook_url", Text, nullable=True),
+    Column("template", Text, nullable=True),
+    Column("thresholds", Text, nullable=False, server_default="{}"),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("site_id", "rule", name="pk_trigger_rules"),
+)
+
+trigger_candidates = Table(
+    "trigger_candidates",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("rule", String(32), nullable=False),
+    Column("visitor_id", String(128), nullable=False),
+    Column("episode_key", String(160), nullable=False),
+    Column("due_at", BigInteger, nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("state", String(8), nullable=False),  # open | done
+    Column("reason", Text, nullable=True),  # why it ended without a message (anonymous …)
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("site_id", "rule", "visitor_id", name="pk_trigger_candidates"),
+    Index("ix_trigger_candidates_due", "state", "due_at"),
+    # An order naming a cart's GUID ends that cart's episode, whoever's it is.
+    Index("ix_trigger_candidates_episode", "site_id", "rule", "episode_key"),
+)
+
+trigger_messages = Table(
+    "trigger_messages",
+    metadata,
+    Column("message_id", String(40), primary_key=True),
+    Column("site_id", String(64), nullable=False),
+    Column("rule", String(32), nullable=False),
+    Column("contact_id", String(64), nullable=False),
+    Column("episode_key", String(160), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("due_at", BigInteger, nullable=False),
+    Column("decided_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("content", Text, nullable=False, server_default="{}"),  # never an address in clear
+    Column("reason", Text, nullable=True),
+    UniqueConstraint("site_id", "rule", "contact_id", "episode_key", name="uq_trigger_messages"),
+    Index("ix_trigger_messages_contact", "site_id", "contact_id", "decided_at"),
+    Index("ix_trigger_messages_status", "status", "next_attempt_at"),
+)
+
+# Each attempt is committed before the send is made: one without an outcome after a crash
+# "may have reached the server" (``triggers/send.py`` says what happens then).
+trigger_attempts = Table(
+    "trigger_attempts",
+    metadata,
+    Column("message_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("detail", Text, nullable=True),
+    PrimaryKeyConstraint("message_id", "attempt", name="pk_trigger_attempts"),
+)
+
+trigger_unsubscribes = Table(
+    "trigger_unsubscribes",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("contact_id", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("site_id", "contact_id", "channel", name="pk_trigger_unsubscribes"),
+)

@@ -24,6 +24,7 @@ from shoptrack.web.api.contacts import router as contacts_router
 from shoptrack.web.api.events import router as events_router
 from shoptrack.web.api.processor_failures import router as processor_failures_router
 from shoptrack.web.api.reports import router as reports_router
+from shoptrack.web.api.triggers import router as triggers_router
 from shoptrack.web.docs import docs_routes
 from shoptrack.web.handlers import install_error_handlers
 from shoptrack.web.health import HealthCheck, HealthFailure
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
     app.include_router(blocks_router)
     app.include_router(reports_router)
     app.include_router(processor_failures_router)
+    app.include_router(triggers_router)
 
     install_error_handlers(app)
 

@@ -16,6 +16,7 @@ BODY_METHODS = ("put", "post", "patch")
 BODYLESS = {
     ("/api/v1/feeds/{feed_id}/import", "post"),
     ("/api/v1/processor-failures/replay", "post"),
+    ("/api/v1/messages/{message_id}/retry", "post"),
 }
 
 
