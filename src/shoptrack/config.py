@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -90,6 +90,18 @@ class Settings(BaseSettings):
     attribution_window_days: int = Field(7, ge=0, le=365)
     # Bot traffic (browser events whose agent is flagged ``is_bot``) in reports and training.
     include_bots: bool = False
+
+    # --- triggers: e-mail and webhook delivery ---------------------------------------------
+    # smtp://user:pass@host:587 (STARTTLS when offered), smtps://user:pass@host:465 (TLS from
+    # the first byte), smtp://host:25 (no login). A secret: it holds the password, so its repr
+    # is redacted. Checked by triggers/smtp.py when the mailer is built, not here: pydantic's
+    # validation errors quote the input, password included.
+    smtp_url: SecretStr | None = None
+    mail_from: str | None = None
+    smtp_timeout_s: float = Field(30.0, gt=0, le=600)
+    webhook_timeout_s: float = Field(10.0, gt=0, le=600)
+    # Webhook URLs, like feed URLs, may not reach loopback, private or link-local addresses.
+    webhook_allow_private_hosts: bool = False
 
     @field_validator("feed_timezone")
     @classmethod

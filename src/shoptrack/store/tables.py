@@ -498,3 +498,15 @@ rec_counters = Table(
     Column("data", LargeBinary, nullable=False),
     PrimaryKeyConstraint("site_id", name="pk_rec_counters"),
 )
+
+# A contact that unsubscribed from a channel's trigger messages: the engine sends it none on
+# that channel until it subscribes again (the row is deleted). Written by /unsubscribe/{token}.
+trigger_unsubscribes = Table(
+    "trigger_unsubscribes",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("contact_id", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("site_id", "contact_id", "channel", name="pk_trigger_unsubscribes"),
+)

@@ -34,6 +34,7 @@ from shoptrack.web.openapi import refine
 from shoptrack.web.recs import recommendation_routes
 from shoptrack.web.responses import json_response
 from shoptrack.web.scripts import tracker_routes
+from shoptrack.web.unsubscribe import unsubscribe_routes
 
 
 class ShoptrackApp(FastAPI):
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
     app.include_router(contacts_router)
     app.include_router(catalog_router)
     app.router.routes.extend(recommendation_routes(settings.recs_path))
+    app.router.routes.extend(unsubscribe_routes())
     app.include_router(blocks_router)
     app.include_router(reports_router)
     app.include_router(processor_failures_router)
