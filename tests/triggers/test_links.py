@@ -14,7 +14,7 @@ from shoptrack.reports.ids import (
     trigger_content,
 )
 from shoptrack.triggers.links import tracked_link, with_tracked_links
-from shoptrack.triggers.model import Channel, Rule
+from shoptrack.triggers.model import Channel, Rule, new_message_id
 from tests.triggers.messages import cart_message
 
 
@@ -45,7 +45,8 @@ def test_only_http_links_survive(url: str | None) -> None:
 
 
 def test_every_rule_and_a_uuid_message_id_round_trip_and_never_read_as_a_block() -> None:
-    message_id = "0f8fad5bd9cb469fa16570867728950e"
+    message_id = new_message_id()
+    assert len(message_id) == 32 and message_id != new_message_id()
     for rule in Rule:
         content = trigger_content(rule.value, message_id)
         assert parse_trigger_content(content) == TriggerRef(rule.value, message_id)

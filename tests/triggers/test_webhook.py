@@ -14,7 +14,9 @@ import orjson
 import pytest
 from sqlalchemy import Engine
 from standardwebhooks.webhooks import Webhook
+from typer.testing import CliRunner
 
+from shoptrack.cli.main import app
 from shoptrack.config import Settings
 from shoptrack.identity.crypto import Keyring
 from shoptrack.reports.ids import TriggerRef, parse_trigger_content
@@ -174,3 +176,17 @@ def test_the_site_secret_is_made_once_kept_encrypted_and_hidden_from_the_setting
     # A key rotation adds a data key; the secret does not depend on the data keys.
     rotated = keyring.with_new_key()
     assert WebhookSecrets(engine, rotated).secret_for(site_id) == first
+
+
+def test_the_cli_prints_the_secret_the_deliveries_sign_with(
+    engine: Engine, site_id: str, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOPTRACK_KEY_FILE", str(tmp_path / "keys"))
+    db = ["--database-url", database_url]
+    out = CliRunner().invoke(app, ["sites", "webhook-secret", site_id, *db])
+    assert out.exit_code == 0, out.output
+    printed = orjson.loads(out.stdout)["webhook_secret"]
+    keyring = Keyring.load_or_create(tmp_path / "keys")
+    assert printed == WebhookSecrets(engine, keyring).secret_for(site_id)
+    missing = CliRunner().invoke(app, ["sites", "webhook-secret", "no-such-site", *db])
+    assert missing.exit_code == 1

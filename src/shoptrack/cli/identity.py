@@ -187,6 +187,32 @@ def sites_configure(
     typer.echo(orjson.dumps({"site_id": site_id, "settings": values}).decode())
 
 
+def sites_webhook_secret(site_id: str, database_url: DatabaseUrl = None) -> None:
+    """Print SITE's webhook signing secret (whsec_…), made now if it has none yet.
+
+    Give it to the receiver of trigger webhooks: it verifies each request's signature with it.
+    """
+    from shoptrack.errors import ShoptrackError
+    from shoptrack.identity.crypto import Keyring
+    from shoptrack.services import open_store
+    from shoptrack.triggers.webhook_secret import WebhookSecretError, WebhookSecrets
+
+    settings = settings_for(database_url)
+    ring = Keyring.load_or_create(settings.key_file, settings.encryption_keys)
+    engine, _, _ = open_store(settings)
+    try:
+        secret = WebhookSecrets(engine, ring).secret_for(site_id)
+    except ShoptrackError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    except WebhookSecretError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(orjson.dumps({"site_id": site_id, "webhook_secret": secret}).decode())
+
+
 @contacts_app.command("list")
 def contacts_list(
     site_id: str,
@@ -217,3 +243,4 @@ def register(app: typer.Typer, sites_app: typer.Typer) -> None:
     app.add_typer(contacts_app, name="contacts")
     app.command("worker")(worker)
     sites_app.command("configure")(sites_configure)
+    sites_app.command("webhook-secret")(sites_webhook_secret)

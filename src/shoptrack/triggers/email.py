@@ -133,7 +133,7 @@ class EmailDelivery:
             username=server.username,
             password=server.password,
             use_tls=server.implicit_tls,
-            # None: STARTTLS when the server offers it (and always before a login).
+            # None: STARTTLS whenever the server offers it, before any login.
             start_tls=False if server.implicit_tls else None,
             timeout=self.timeout_s,
             tls_context=self.tls_context,

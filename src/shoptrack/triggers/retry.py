@@ -5,8 +5,8 @@ Attempt 1 is the first send. After a failed attempt ``n`` the next one waits
 ``JITTER``, 20 %) is taken off, so messages that failed together (a receiver that was down)
 do not all come back in the same second. Without jitter the waits are 1, 2, 4 … 128 minutes,
 then 4 hours each; once ``RETRY_HORIZON_S`` (24 h) has passed since the first attempt there is
-no next attempt (the engine marks the message failed). That is 13 attempts for a receiver
-that never answers.
+no next attempt (the engine marks the message failed). That is about 13 attempts (12 to 15,
+with the jitter) for a receiver that never answers.
 """
 
 from __future__ import annotations
