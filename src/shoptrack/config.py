@@ -92,10 +92,10 @@ class Settings(BaseSettings):
     include_bots: bool = False
 
     # --- triggers: e-mail and webhook delivery ---------------------------------------------
-    # smtp://user:pass@host:587 (STARTTLS when offered), smtps://user:pass@host:465 (TLS from
-    # the first byte), smtp://host:25 (no login). A secret: it holds the password, so its repr
-    # is redacted. Checked by triggers/smtp.py when the mailer is built, not here: pydantic's
-    # validation errors quote the input, password included.
+    # smtp://user:pass@host:587 (STARTTLS, required with a login), smtps://user:pass@host:465
+    # (TLS from the first byte), smtp://host:25 (no login). A secret: it holds the password, so
+    # its repr is redacted. Checked by triggers/smtp.py when the mailer is built, not here:
+    # pydantic's validation errors quote the input, password included.
     smtp_url: SecretStr | None = None
     mail_from: str | None = None
     smtp_timeout_s: float = Field(30.0, gt=0, le=600)

@@ -100,6 +100,7 @@ def smtp_server(
     starttls: ssl.SSLContext | None = None,
     implicit_tls: ssl.SSLContext | None = None,
     auth: bool = False,
+    auth_require_tls: bool = True,
 ) -> Iterator[tuple[int, Collector]]:
     collector = Collector()
     port = free_port()
@@ -109,7 +110,9 @@ def smtp_server(
     if implicit_tls is not None:
         kwargs.update(ssl_context=implicit_tls)
     if auth:
-        kwargs.update(authenticator=_authenticate, auth_required=True)
+        kwargs.update(
+            authenticator=_authenticate, auth_required=True, auth_require_tls=auth_require_tls
+        )
     controller = Controller(collector, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     try:

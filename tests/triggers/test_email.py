@@ -156,6 +156,16 @@ def test_starttls_and_login_when_the_server_offers_and_requires_them(tmp_path: P
         assert "nope" not in result.detail and PASSWORD not in result.detail
 
 
+def test_a_password_never_crosses_a_connection_without_tls(tmp_path: Path) -> None:
+    # A server (or a man in the middle) that offers no STARTTLS but takes a plain login.
+    with smtp_server(auth=True, auth_require_tls=False) as (port, server):
+        url = f"smtp://{USER}:secret@127.0.0.1:{port}"
+        result = EmailDelivery(_settings(tmp_path, url)).send(cart_message(), 1)
+    assert result.outcome == Outcome.RETRY and "STARTTLS" in result.detail
+    assert "secret" not in result.detail
+    assert server.received == []
+
+
 def test_starttls_with_an_untrusted_certificate_is_retried_not_sent_in_clear(
     tmp_path: Path,
 ) -> None:

@@ -4,7 +4,8 @@ The worker that sends is a plain thread, so each send runs its own short event l
 (``asyncio.run``): no loop is shared between threads. How a send ends:
 
 * the server accepted the message (2xx): ``SENT``;
-* a 4xx answer anywhere, a connection that fails, drops or times out: ``RETRY``;
+* a 4xx answer anywhere, a connection that fails, drops or times out, a server that offers
+  no STARTTLS when a login is configured: ``RETRY``;
 * the recipient refused with a 5xx (no such mailbox), or the message refused with a 5xx after
   DATA (its content): ``FAILED``, since sending the same again cannot succeed;
 * login refused, or the sender refused even with 5xx: ``RETRY``: those are this server's
@@ -119,7 +120,8 @@ class EmailDelivery:
             return DeliveryResult(Outcome.RETRY, _clean(f"server said {exc.code} {exc.message}"))
         except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
             return DeliveryResult(
-                Outcome.RETRY, _clean(f"cannot send through {self.server}: {type(exc).__name__}")
+                Outcome.RETRY,
+                _clean(f"cannot send through {self.server}: {type(exc).__name__}: {exc}"),
             )
         return DeliveryResult(Outcome.SENT, f"accepted by {self.server}")
 
@@ -133,8 +135,7 @@ class EmailDelivery:
             username=server.username,
             password=server.password,
             use_tls=server.implicit_tls,
-            # None: STARTTLS whenever the server offers it, before any login.
-            start_tls=False if server.implicit_tls else None,
+            start_tls=server.start_tls,
             timeout=self.timeout_s,
             tls_context=self.tls_context,
         )

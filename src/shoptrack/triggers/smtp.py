@@ -1,7 +1,9 @@
 """``SHOPTRACK_SMTP_URL`` read into what aiosmtplib needs, with the password kept out of reprs.
 
-* ``smtp://user:pass@host:587``: plain connection, upgraded with STARTTLS when the server
-  offers it (aiosmtplib's ``start_tls=None``), then AUTH;
+* ``smtp://user:pass@host:587``: plain connection upgraded with STARTTLS, then AUTH. With a
+  login STARTTLS is required, not only used when offered: aiosmtplib would otherwise log in
+  over the plain connection when a server (or someone in between) leaves STARTTLS out, and
+  the password would cross the network in clear;
 * ``smtps://user:pass@host:465``: TLS from the first byte (implicit TLS);
 * ``smtp://host:25``: no login (a relay that trusts this host), STARTTLS still when offered.
 
@@ -32,6 +34,13 @@ class SmtpServer:
         return f"SmtpServer({scheme}://{login}{self.host}:{self.port})"
 
     __str__ = __repr__
+
+    @property
+    def start_tls(self) -> bool | None:
+        """aiosmtplib's ``start_tls``: required with a login, else used when offered."""
+        if self.implicit_tls:
+            return False
+        return True if self.username else None
 
 
 def parse_smtp_url(url: str) -> SmtpServer:
