@@ -115,15 +115,15 @@ class EmailDelivery:
                 _clean(f"sender refused (SHOPTRACK_MAIL_FROM): {exc.code} {exc.message}"),
             )
         except aiosmtplib.SMTPTimeoutError:
-            return DeliveryResult(Outcome.RETRY, f"timed out talking to {self.server}")
+            return DeliveryResult(Outcome.RETRY, f"timed out talking to {self.server.address}")
         except aiosmtplib.SMTPResponseException as exc:
             return DeliveryResult(Outcome.RETRY, _clean(f"server said {exc.code} {exc.message}"))
         except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
             return DeliveryResult(
                 Outcome.RETRY,
-                _clean(f"cannot send through {self.server}: {type(exc).__name__}: {exc}"),
+                _clean(f"cannot send through {self.server.address}: {type(exc).__name__}: {exc}"),
             )
-        return DeliveryResult(Outcome.SENT, f"accepted by {self.server}")
+        return DeliveryResult(Outcome.SENT, f"accepted by {self.server.address}")
 
     async def _send(self, server: SmtpServer, mail: EmailMessage, recipient: str) -> None:
         await aiosmtplib.send(

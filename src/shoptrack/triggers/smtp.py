@@ -36,6 +36,11 @@ class SmtpServer:
     __str__ = __repr__
 
     @property
+    def address(self) -> str:
+        """``host:port``: what an attempt's record names (no login, no password)."""
+        return f"{self.host}:{self.port}"
+
+    @property
     def start_tls(self) -> bool | None:
         """aiosmtplib's ``start_tls``: required with a login, else used when offered."""
         if self.implicit_tls:
