@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -226,3 +228,22 @@ def test_without_a_server_an_address_or_a_known_template_nothing_is_sent(tmp_pat
         assert injected.outcome == Outcome.FAILED
     assert server.received == []
     assert re.search(r"x@y\.z", injected.detail) is None
+
+
+def test_a_send_from_a_thread_that_already_runs_an_event_loop_still_goes_out(
+    tmp_path: Path,
+) -> None:
+    with smtp_server() as (port, server):
+        delivery = EmailDelivery(_settings(tmp_path, f"smtp://127.0.0.1:{port}"))
+
+        outcomes: list[Outcome] = []
+
+        async def inside_a_loop() -> None:
+            outcomes.append(delivery.send(cart_message(), 1).outcome)  # blocking on purpose
+
+        # A thread of its own: this one may already run a loop (Playwright's sync API does).
+        thread = threading.Thread(target=asyncio.run, args=(inside_a_loop(),))
+        thread.start()
+        thread.join(30)
+        assert outcomes == [Outcome.SENT]
+    assert len(server.received) == 1

@@ -1,7 +1,8 @@
 """E-mail delivery: one MIME message (text + HTML) per trigger message, sent with aiosmtplib.
 
 The worker that sends is a plain thread, so each send runs its own short event loop
-(``asyncio.run``): no loop is shared between threads. How a send ends:
+(``asyncio.run``; on a helper thread when the calling thread already runs a loop): no loop is
+shared between threads. How a send ends:
 
 * the server accepted the message (2xx): ``SENT``;
 * a 4xx answer anywhere, a connection that fails, drops or times out, a server that offers
@@ -20,8 +21,11 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
+from typing import Any
 
 import aiosmtplib
 
@@ -33,6 +37,23 @@ from shoptrack.triggers.smtp import SmtpServer, parse_smtp_url
 
 _ADDRESS = re.compile(r"[^\s<>\"'@]+@[^\s<>\"']+")
 _MAX_DETAIL = 300
+
+
+def _run(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to its end from synchronous code, in any thread.
+
+    The worker's delivery thread has no event loop: ``asyncio.run`` makes one for this send.
+    A thread that already runs a loop (a caller inside async code, or a library such as
+    Playwright's sync API that parks one in the main thread) cannot nest another, so the send
+    then gets a short-lived thread of its own.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(work)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp-send") as pool:
+        pool.submit(asyncio.run, work).result()
 
 
 def _clean(text: str) -> str:
@@ -89,7 +110,7 @@ class EmailDelivery:
         except (ValueError, UnknownTemplate) as exc:
             return DeliveryResult(Outcome.FAILED, _clean(str(exc)))
         try:
-            asyncio.run(self._send(self.server, mail, message.email or ""))
+            _run(self._send(self.server, mail, message.email or ""))
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [refused.code for refused in exc.recipients]
             permanent = any(code >= 500 for code in codes)
