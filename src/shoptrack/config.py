@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -119,6 +119,18 @@ class Settings(BaseSettings):
     triggers_tick_interval_s: float = Field(5.0, gt=0, le=15)
     # An attempt with no outcome this long after it started belongs to a worker that died.
     triggers_stale_attempt_s: float = Field(300.0, ge=10, le=86400)
+
+    # --- triggers: e-mail and webhook delivery ---------------------------------------------
+    # smtp://user:pass@host:587 (STARTTLS, required with a login), smtps://user:pass@host:465
+    # (TLS from the first byte), smtp://host:25 (no login). A secret: it holds the password, so
+    # its repr is redacted. Checked by triggers/smtp.py when the mailer is built, not here:
+    # pydantic's validation errors quote the input, password included.
+    smtp_url: SecretStr | None = None
+    mail_from: str | None = None
+    smtp_timeout_s: float = Field(30.0, gt=0, le=600)
+    webhook_timeout_s: float = Field(10.0, gt=0, le=600)
+    # Webhook URLs, like feed URLs, may not reach loopback, private or link-local addresses.
+    webhook_allow_private_hosts: bool = False
 
     @property
     def key_path(self) -> Path:

@@ -139,7 +139,9 @@ def worker(
     )
     feeds.start()
     # The triggers' due queue: decided and handed to its channel within a tick of due time.
-    triggers = TriggerEngine.build(settings, engine, keyring, configured_deliveries(settings))
+    triggers = TriggerEngine.build(
+        settings, engine, keyring, configured_deliveries(settings, engine, keyring)
+    )
     due_queue = threading.Thread(target=triggers.run_forever, args=(stop,), name="triggers")
     due_queue.start()
     names = ", ".join(p.name for p in runner.processors)
@@ -212,6 +214,32 @@ def sites_configure(
     finally:
         engine.dispose()
     typer.echo(orjson.dumps(view).decode())
+
+
+def sites_webhook_secret(site_id: str, database_url: DatabaseUrl = None) -> None:
+    """Print SITE's webhook signing secret (whsec_…), made now if it has none yet.
+
+    Give it to the receiver of trigger webhooks: it verifies each request's signature with it.
+    """
+    from shoptrack.errors import ShoptrackError
+    from shoptrack.identity.keycheck import keyring_for
+    from shoptrack.services import open_store
+    from shoptrack.triggers.webhook_secret import WebhookSecretError, WebhookSecrets
+
+    settings = settings_for(database_url)
+    engine, _, _ = open_store(settings)
+    try:
+        ring = keyring_for(settings, engine)
+        secret = WebhookSecrets(engine, ring).secret_for(site_id)
+    except ShoptrackError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    except WebhookSecretError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(orjson.dumps({"site_id": site_id, "webhook_secret": secret}).decode())
 
 
 @contacts_app.command("list")
@@ -289,3 +317,4 @@ def register(app: typer.Typer, sites_app: typer.Typer) -> None:
     app.add_typer(contacts_app, name="contacts")
     app.command("worker")(worker)
     sites_app.command("configure")(sites_configure)
+    sites_app.command("webhook-secret")(sites_webhook_secret)

@@ -13,10 +13,15 @@ Known keys are validated here so the CLI and the API accept the same values:
 
 The identity secret itself is not a setting: it is ``sites.identity_secret_enc``, encrypted
 (identity/signing.py makes, encrypts and reads it; here only the bytes are stored).
+
+Keys starting with ``_`` are the server's own (the webhook signing secret, encrypted): never
+shown by :meth:`SiteSettings.get` nor settable through it (they are not known settings);
+:func:`get_or_create_internal` reads or creates one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -28,6 +33,12 @@ from shoptrack.store.tables import sites
 
 KNOWN_SETTINGS = ("default_region", "auto_create_contacts", "require_signed_identity")
 REQUIRE_SIGNED = "require_signed_identity"
+INTERNAL_PREFIX = "_"
+
+
+def public_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """The settings a site's API key may see: the server's own keys left out."""
+    return {name: value for name, value in values.items() if not name.startswith(INTERNAL_PREFIX)}
 
 
 def _invalid(name: str, message: str) -> ShoptrackError:
@@ -84,7 +95,7 @@ class SiteSettings:
 
     def get(self, site_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            return read_settings(conn, site_id)
+            return public_settings(read_settings(conn, site_id))
 
     def update(self, site_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Validate and apply ``changes`` (a ``None`` value removes a key); the new settings."""
@@ -110,4 +121,35 @@ class SiteSettings:
                 .where(sites.c.site_id == site_id)
                 .values(settings=orjson.dumps(current).decode())
             )
-        return current
+        return public_settings(current)
+
+
+def get_or_create_internal(engine: Engine, site_id: str, name: str, make: Callable[[], str]) -> str:
+    """The site's internal setting ``name``; made by ``make`` and stored on first use.
+
+    The site's row is locked (PostgreSQL ``FOR UPDATE``; SQLite's single writer) while it is
+    read and written, so two workers asking at once get the same value.
+    """
+    if not name.startswith(INTERNAL_PREFIX):
+        raise ValueError(f"internal settings start with {INTERNAL_PREFIX!r}: {name!r}")
+    with engine.connect() as conn:
+        found = read_settings(conn, site_id).get(name)
+    if isinstance(found, str):
+        return found
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(sites.c.settings).where(sites.c.site_id == site_id).with_for_update()
+        ).first()
+        if row is None:
+            raise NotFound(f"no site {site_id!r}", "site_id")
+        current = read_settings(conn, site_id)
+        found = current.get(name)
+        if isinstance(found, str):
+            return found
+        current[name] = value = make()
+        conn.execute(
+            sites.update()
+            .where(sites.c.site_id == site_id)
+            .values(settings=orjson.dumps(current).decode())
+        )
+    return value

@@ -501,7 +501,7 @@ rec_counters = Table(
     PrimaryKeyConstraint("site_id", name="pk_rec_counters"),
 )
 
-# --- triggers (migration 0010): rules per site, open episodes, decided messages, attempts ---
+# --- triggers (migration 0011): rules per site, open episodes, decided messages, attempts ---
 # ``shoptrack.triggers`` explains the flow: the processor keeps one open episode per visitor and
 # rule in ``trigger_candidates``; when it is due the decider writes at most one message per
 # (site, rule, contact, episode): the unique key is the exactly-once guarantee.
@@ -577,6 +577,8 @@ trigger_attempts = Table(
     PrimaryKeyConstraint("message_id", "attempt", name="pk_trigger_attempts"),
 )
 
+# A contact that unsubscribed from a channel's trigger messages: the engine sends it none on
+# that channel until it subscribes again (the row is deleted). Written by /unsubscribe/{token}.
 trigger_unsubscribes = Table(
     "trigger_unsubscribes",
     metadata,

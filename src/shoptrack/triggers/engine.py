@@ -15,8 +15,12 @@ from shoptrack.recommend.serving import RecommendationService
 from shoptrack.store.sql import now_ms
 from shoptrack.triggers.conditions import Recommender
 from shoptrack.triggers.decide import Clock, DecideCounts, Decider
+from shoptrack.triggers.email import EmailDelivery
 from shoptrack.triggers.model import Channel, Delivery
 from shoptrack.triggers.send import LinkMaker, SendCounts, Sender, UnsubscribeLink
+from shoptrack.triggers.unsubscribe import make_unsubscribe_url
+from shoptrack.triggers.webhook import WebhookDelivery
+from shoptrack.triggers.webhook_secret import WebhookSecrets
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +36,32 @@ def service_recommender(service: RecommendationService) -> Recommender:
     return recommend
 
 
-def configured_deliveries(settings: Settings) -> dict[Channel, Delivery]:
+def configured_deliveries(
+    settings: Settings, engine: Engine, keyring: Keyring
+) -> dict[Channel, Delivery]:
     """The deliveries this process has, by channel.
 
-    None yet in the engine alone: the e-mail (SMTP) and webhook deliveries come with their own
-    settings (``triggers/email.py``, ``webhook.py``) and are added here when configured.
-    Until then a message for a channel with no delivery stays ``pending`` (logged once).
+    Webhooks always (each rule names its URL); e-mail once ``SHOPTRACK_SMTP_URL`` and
+    ``SHOPTRACK_MAIL_FROM`` are set. A message for a channel with no delivery stays
+    ``pending`` (logged once), so setting up the mail server later sends what waited.
     """
-    return {}
+    deliveries: dict[Channel, Delivery] = {
+        Channel.WEBHOOK: WebhookDelivery(settings, WebhookSecrets(engine, keyring))
+    }
+    if settings.smtp_url is not None and settings.mail_from:
+        deliveries[Channel.EMAIL] = EmailDelivery(settings)
+    return deliveries
+
+
+def unsubscribe_links(settings: Settings, keyring: Keyring) -> UnsubscribeLink:
+    """Each message's unsubscribe link, on ``SHOPTRACK_PUBLIC_URL`` (else the bind address,
+    which only a shopper on this machine could reach: set the public URL in production)."""
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+
+    def link(site_id: str, contact_id: str, channel: Channel) -> str:
+        return make_unsubscribe_url(base, keyring, site_id, contact_id, channel)
+
+    return link
 
 
 @dataclass
@@ -63,6 +85,8 @@ class TriggerEngine:
     ) -> TriggerEngine:
         if recommender is None:
             recommender = service_recommender(RecommendationService(engine, settings))
+        if unsubscribe_link is None:
+            unsubscribe_link = unsubscribe_links(settings, keyring)
         decider = Decider(
             engine,
             keyring,

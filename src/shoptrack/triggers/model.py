@@ -6,6 +6,7 @@ it and says how it went. Neither side knows how the other stores or transports a
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -50,6 +51,15 @@ class MessageProduct:
     price_then: float | None = None
     currency: str | None = None
     quantity: int | None = None
+
+
+def new_message_id() -> str:
+    """A fresh message id: 32 hex digits (uuid4).
+
+    Links carry it in ``sc_content`` (``t_<rule>_<message_id>``, reports/ids.py), which takes
+    letters, digits and ``-`` only; it is also the webhook-id and the Message-ID's local part.
+    """
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True, slots=True)

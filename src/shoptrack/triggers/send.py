@@ -6,8 +6,8 @@ wins), in the same transaction that records the attempt (``trigger_attempts``, n
 the send follows the commit, and its outcome is recorded after it:
 
 * ``sent``; ``failed`` (permanent); ``retry`` → ``pending`` again at ``next_attempt_at``
-  (exponential backoff with jitter, 30 s doubling up to an hour apart), until 24 hours after
-  the first attempt, then ``failed``.
+  (exponential backoff with jitter, ``triggers/retry.py``: 1, 2, 4 … minutes, then every 4
+  hours), until 24 hours after the first attempt, then ``failed``.
 * An attempt left without an outcome for ``stale_after`` belongs to a worker that died in the
   middle: it may have reached the server. An e-mail is then **not** sent again (``failed``,
   "outcome unknown after a crash; retry by hand": ``POST /api/v1/messages/{id}/retry``); a
@@ -45,13 +45,11 @@ from shoptrack.triggers.model import (
     OutgoingMessage,
     Rule,
 )
+from shoptrack.triggers.retry import next_attempt_delay
 from shoptrack.triggers.rules import read_rules
 from shoptrack.triggers.schedule import GUID_PREFIX
 
 log = logging.getLogger(__name__)
-FIRST_RETRY_S = 30.0
-MAX_RETRY_S = 3600.0
-GIVE_UP_AFTER_MS = 24 * 3600 * 1000
 CRASH_REASON = "outcome unknown after a crash; retry by hand"
 # (url, rule, channel, message_id) -> the link as the message carries it (sc_content, UTM).
 LinkMaker = Callable[[str | None, Rule, Channel, str], str | None]
@@ -59,13 +57,6 @@ LinkMaker = Callable[[str | None, Rule, Channel, str], str | None]
 UnsubscribeLink = Callable[[str, str, Channel], str | None]
 CART_AND_BROWSE = (Rule.ABANDONED_CART.value, Rule.ABANDONED_BROWSE.value)
 _PRODUCT_FIELDS = frozenset(MessageProduct.__dataclass_fields__)
-
-
-def retry_delay_s(attempt: int, rng: random.Random) -> float:
-    """Seconds before attempt ``attempt + 1``: doubling from 30 s, at most an hour, with half
-    of it random (jitter: a receiver that was down is not hit by every sender at once)."""
-    base = min(MAX_RETRY_S, FIRST_RETRY_S * 2.0 ** max(0, attempt - 1))
-    return base * (0.5 + 0.5 * rng.random())
 
 
 @dataclass
@@ -315,8 +306,9 @@ class Sender:
                 first = conn.execute(
                     select(func.min(a.started_at)).where(a.message_id == message_id)
                 ).scalar()
-                retry_at = now + int(retry_delay_s(attempt, self.rng) * 1000)
-                if retry_at - int(first or now) > GIVE_UP_AFTER_MS:
+                elapsed_s = (now - int(first or now)) / 1000
+                delay_s = next_attempt_delay(attempt, elapsed_s, self.rng)
+                if delay_s is None:
                     values = {
                         "status": MessageStatus.FAILED.value,
                         "last_error": detail,
@@ -326,7 +318,7 @@ class Sender:
                 else:
                     values = {
                         "status": MessageStatus.PENDING.value,
-                        "next_attempt_at": retry_at,
+                        "next_attempt_at": now + int(delay_s * 1000),
                         "last_error": detail,
                     }
                     counts.retried += 1

@@ -38,6 +38,7 @@ from shoptrack.web.recs import recommendation_routes
 from shoptrack.web.redirects import install_slash_redirects
 from shoptrack.web.responses import error_response, json_response
 from shoptrack.web.scripts import tracker_routes
+from shoptrack.web.unsubscribe import unsubscribe_routes
 
 
 class ShoptrackApp(FastAPI):
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
     app.include_router(contacts_router)
     app.include_router(catalog_router)
     app.router.routes.extend(recommendation_routes(settings.recs_path))
+    app.router.routes.extend(unsubscribe_routes())
     app.include_router(blocks_router)
     app.include_router(reports_router)
     app.include_router(processor_failures_router)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from shoptrack.config import Settings
+from shoptrack.triggers.unsubscribe import UNSUBSCRIBE_PATH
 from shoptrack.web.openapi import ERROR_DESCRIPTIONS, ERROR_REF, ERROR_SCHEMA
 
 _JSON = "application/json"
@@ -426,6 +427,47 @@ def script_items(script_path: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def unsubscribe_item() -> dict[str, dict[str, Any]]:
+    """``/unsubscribe/{token}`` (web/unsubscribe.py): the link of every trigger message."""
+    token = {
+        "name": "token",
+        "in": "path",
+        "required": True,
+        "description": "the signed token of the message's link",
+        "schema": {"type": "string"},
+    }
+    page = {"text/html": {"schema": {"type": "string"}}}
+    not_ours = _error("404", description="The token is not one this server signed")
+    common = {"tags": ["triggers"], "parameters": [token], "security": []}
+    form = {
+        "type": "object",
+        "properties": {"List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}},
+    }
+    return {
+        f"{UNSUBSCRIBE_PATH}/{{token}}": {
+            "get": {
+                **common,
+                "summary": "The confirmation page of an unsubscribe link (changes nothing)",
+                "operationId": "unsubscribe_page",
+                "responses": {"200": {"description": "The page", "content": page}, "404": not_ours},
+            },
+            "post": {
+                **common,
+                "summary": "Unsubscribe: the page's button, or a mail client's RFC 8058 one-click",
+                "operationId": "unsubscribe",
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/x-www-form-urlencoded": {"schema": form}},
+                },
+                "responses": {
+                    "200": {"description": "Unsubscribed (also when already)", "content": page},
+                    "404": not_ours,
+                },
+            },
+        }
+    }
+
+
 def plain_route_items(settings: Settings) -> dict[str, dict[str, Any]]:
     """The path items of every route FastAPI does not describe, at the configured paths."""
     return {
@@ -433,6 +475,7 @@ def plain_route_items(settings: Settings) -> dict[str, dict[str, Any]]:
         "/api/v2": rest_item(),
         **recs_items(settings.recs_path),
         **script_items(settings.script_path),
+        **unsubscribe_item(),
     }
 
 

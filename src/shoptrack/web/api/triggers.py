@@ -13,12 +13,14 @@ from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.store.db import WriteTurn
 from shoptrack.store.sql import now_ms
 from shoptrack.triggers import messages
+from shoptrack.triggers.model import MessageStatus, Rule
 from shoptrack.triggers.rules import parse_rule, read_rules, update_rule
+from shoptrack.web.api.routing import KeyFirstRoute
 from shoptrack.web.auth import require_site
 from shoptrack.web.openapi import TOO_LARGE, request_body
 from shoptrack.web.responses import json_response
 
-router = APIRouter(prefix="/api/v1", tags=["triggers"])
+router = APIRouter(prefix="/api/v1", tags=["triggers"], route_class=KeyFirstRoute)
 SiteId = Annotated[str, Depends(require_site)]
 
 RULE_BODY = request_body(
@@ -66,8 +68,8 @@ async def list_rules(request: Request, site_id: SiteId) -> Response:
     openapi_extra=RULE_BODY,
     responses=TOO_LARGE,
 )
-async def patch_rule(request: Request, site_id: SiteId, rule: str) -> Response:
-    parsed = parse_rule(rule)
+async def patch_rule(request: Request, site_id: SiteId, rule: Rule) -> Response:
+    parsed = parse_rule(rule.value)
     body = parse_json(
         await read_body(request.receive, request.headers.get("content-length"), 64 * 1024)
     )
@@ -93,8 +95,8 @@ async def patch_rule(request: Request, site_id: SiteId, rule: str) -> Response:
 async def list_messages(
     request: Request,
     site_id: SiteId,
-    rule: Annotated[str | None, Query(max_length=40)] = None,
-    status: Annotated[str | None, Query(max_length=40)] = None,
+    rule: Rule | None = None,
+    status: MessageStatus | None = None,
     contact_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="messages per page")] = 50,
     cursor: Annotated[
@@ -106,8 +108,8 @@ async def list_messages(
         lambda: messages.list_messages(
             engine,
             site_id,
-            rule=rule,
-            status=status,
+            rule=rule.value if rule else None,
+            status=status.value if status else None,
             contact_id=contact_id,
             limit=limit,
             cursor=cursor,

@@ -1,0 +1,91 @@
+"""Unsubscribe links: a signed token per (site, contact, channel), and recording its use.
+
+Token: ``base64url(site_id "\\n" contact_id "\\n" channel) "." hex(HMAC-SHA256)``. The MAC
+is the keyring's blind-index HMAC (``Keyring.blind_index``) under its own purpose,
+``trigger-unsubscribe``: a 256-bit server secret kept with the encryption keys, which
+``keys rotate`` leaves alone, so links in mail already sent keep working after a rotation.
+Without the key nobody can make a token for another contact (2^256 MACs to guess), and a
+token is checked with a constant-time comparison. A token says nothing about whether its
+contact still exists: the endpoint records the unsubscribe either way, so it reveals nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from shoptrack.identity.crypto import Keyring
+from shoptrack.store.sql import insert_for, now_ms
+from shoptrack.store.tables import trigger_unsubscribes
+from shoptrack.triggers.model import Channel
+
+UNSUBSCRIBE_PATH = "/unsubscribe"
+_PURPOSE = "trigger-unsubscribe"
+_MAX_TOKEN = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    site_id: str
+    contact_id: str
+    channel: Channel
+
+
+def _mac(keyring: Keyring, payload: str) -> str:
+    return keyring.blind_index(payload, _PURPOSE)
+
+
+def make_token(keyring: Keyring, site_id: str, contact_id: str, channel: Channel) -> str:
+    if "\n" in site_id or "\n" in contact_id:
+        raise ValueError("site and contact ids cannot hold a line break")
+    raw = f"{site_id}\n{contact_id}\n{channel.value}".encode()
+    payload = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return f"{payload}.{_mac(keyring, payload)}"
+
+
+def verify_token(keyring: Keyring, token: str) -> Unsubscribe | None:
+    """Who the token unsubscribes, or None when it is not one of ours (never raises)."""
+    if len(token) > _MAX_TOKEN or token.count(".") != 1:
+        return None
+    payload, mac = token.split(".")
+    if not hmac.compare_digest(_mac(keyring, payload).encode(), mac.encode()):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+        site_id, contact_id, channel = raw.split("\n")
+        return Unsubscribe(site_id, contact_id, Channel(channel))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None  # signed by us but unreadable: cannot happen unless the format changed
+
+
+def make_unsubscribe_url(
+    public_url: str, keyring: Keyring, site_id: str, contact_id: str, channel: Channel
+) -> str:
+    """``{public_url}/unsubscribe/{token}``: the link in the message and its header."""
+    token = make_token(keyring, site_id, contact_id, channel)
+    return f"{public_url.rstrip('/')}{UNSUBSCRIBE_PATH}/{token}"
+
+
+def record_unsubscribe(engine: Engine, who: Unsubscribe) -> None:
+    """Store the unsubscribe; a repeated one keeps its first time."""
+    with engine.begin() as conn:
+        statement = insert_for(conn, trigger_unsubscribes).values(
+            site_id=who.site_id, contact_id=who.contact_id, channel=who.channel.value, at=now_ms()
+        )
+        conn.execute(statement.on_conflict_do_nothing())
+
+
+def is_unsubscribed(engine: Engine, site_id: str, contact_id: str, channel: Channel) -> bool:
+    with engine.connect() as conn:
+        row = conn.execute(
+            trigger_unsubscribes.select().where(
+                trigger_unsubscribes.c.site_id == site_id,
+                trigger_unsubscribes.c.contact_id == contact_id,
+                trigger_unsubscribes.c.channel == channel.value,
+            )
+        ).first()
+    return row is not None
