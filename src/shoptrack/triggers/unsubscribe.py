@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from shoptrack.identity.crypto import Keyring
 from shoptrack.store.sql import insert_for, now_ms
 from shoptrack.store.tables import trigger_unsubscribes
+from shoptrack.triggers.conditions import is_unsubscribed as unsubscribed_on
 from shoptrack.triggers.model import Channel
 
 UNSUBSCRIBE_PATH = "/unsubscribe"
@@ -80,12 +81,6 @@ def record_unsubscribe(engine: Engine, who: Unsubscribe) -> None:
 
 
 def is_unsubscribed(engine: Engine, site_id: str, contact_id: str, channel: Channel) -> bool:
+    """The engine's own check (``conditions.is_unsubscribed``), on a connection of its own."""
     with engine.connect() as conn:
-        row = conn.execute(
-            trigger_unsubscribes.select().where(
-                trigger_unsubscribes.c.site_id == site_id,
-                trigger_unsubscribes.c.contact_id == contact_id,
-                trigger_unsubscribes.c.channel == channel.value,
-            )
-        ).first()
-    return row is not None
+        return unsubscribed_on(conn, site_id, contact_id, channel)
