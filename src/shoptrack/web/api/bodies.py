@@ -22,5 +22,10 @@ class StoredBody(BaseModel):
     def _storable_strings(cls, data: Any) -> Any:
         # A ShoptrackError, not a ValueError: pydantic lets it through, and the app's handler
         # answers it as every other 400 (field and message), not as a validation list.
-        check_storable(data)
+        # Only the fields the model reads: an undeclared one is ignored, never stored, so
+        # refusing it would refuse a body the schema allows.
+        if isinstance(data, dict):
+            check_storable({k: v for k, v in data.items() if k in cls.model_fields})
+        else:
+            check_storable(data)
         return data
