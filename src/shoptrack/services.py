@@ -15,7 +15,7 @@ from shoptrack.identity.erasure import ErasureReport
 from shoptrack.identity.keycheck import keyring_for
 from shoptrack.identity.linking import NAME as IDENTITY_PROCESSOR
 from shoptrack.identity.services import IdentityServices
-from shoptrack.processing.builtin import build_runner
+from shoptrack.processing.builtin import ERASURE_STEPS, build_runner
 from shoptrack.processing.runner import ProcessorRunner
 from shoptrack.store.db import create_store_engine
 from shoptrack.store.events_repo import EventLog
@@ -73,6 +73,7 @@ class Services:
             catch_up=lambda: self.runner.catch_up_site(
                 site_id, (IDENTITY_PROCESSOR,), self.settings.erasure_wait_s
             ),
+            also=ERASURE_STEPS,
         )
 
 

@@ -281,7 +281,7 @@ def contacts_erase(
     from shoptrack.errors import ShoptrackError
     from shoptrack.identity.erasure import erase_contact
     from shoptrack.identity.keycheck import check_keys, open_keyring
-    from shoptrack.processing.builtin import build_runner
+    from shoptrack.processing.builtin import ERASURE_STEPS, build_runner
     from shoptrack.services import open_store
 
     settings = settings_for(database_url)
@@ -301,6 +301,7 @@ def contacts_erase(
             contact_id,
             actor="cli",
             catch_up=(lambda: runner.drain(gap_wait_s=None)) if complete else None,
+            also=ERASURE_STEPS,
         )
     except ShoptrackError as exc:
         err.print(f"[red]error:[/red] {exc.message}")

@@ -15,7 +15,9 @@ from shoptrack.store.db import WriteTurn
 from shoptrack.store.sql import now_ms
 from shoptrack.triggers.decide import preview
 from shoptrack.triggers.engine import service_recommender
+from shoptrack.triggers.model import Channel
 from shoptrack.triggers.rules import parse_rule, read_rules, update_rule
+from shoptrack.triggers.unsubscribe import set_subscribed
 
 triggers_app = typer.Typer(
     help="Trigger messages: abandoned cart, abandoned browse, search without results.",
@@ -96,3 +98,42 @@ def preview_command(site_id: str, contact_id: str, database_url: DatabaseUrl = N
         _fail(exc)
     finally:
         engine.dispose()
+
+
+ChannelOption = Annotated[Channel, typer.Option(help="the channel: email or webhook")]
+
+
+def _set_subscribed(
+    site_id: str, contact_id: str, channel: Channel, subscribed: bool, database_url: str | None
+) -> None:
+    engine, _, _ = open_store(settings_for(database_url))
+    try:
+        with WriteTurn(engine)():
+            echo_json(set_subscribed(engine, site_id, contact_id, channel, subscribed))
+    except ShoptrackError as exc:
+        _fail(exc)
+    finally:
+        engine.dispose()
+
+
+@triggers_app.command("subscribe")
+def subscribe_command(
+    site_id: str,
+    contact_id: str,
+    channel: ChannelOption = Channel.EMAIL,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Subscribe a contact to a channel's trigger messages again (only when the person has
+    consented again: it lifts their unsubscribe); prints the contact's channels."""
+    _set_subscribed(site_id, contact_id, channel, True, database_url)
+
+
+@triggers_app.command("unsubscribe")
+def unsubscribe_command(
+    site_id: str,
+    contact_id: str,
+    channel: ChannelOption = Channel.EMAIL,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Unsubscribe a contact from a channel's trigger messages (as its link would)."""
+    _set_subscribed(site_id, contact_id, channel, False, database_url)

@@ -10,6 +10,9 @@ waits in the log to be linked again), then, in one transaction under the site's 
 * the visitor links, pending identities of those visitors or with the person's identifiers,
   the contact, the contacts merged into it and their merge records are deleted;
 * rejected request bodies of the site that contain the person's e-mail or phone are deleted;
+* the steps of the packages above identity that keep something of the person (``also``:
+  the trigger engine's episodes, messages and unsubscribes, ``triggers/erasure.py``) run in
+  the same transaction, so an erasure is all or nothing;
 * one audit entry records that an erasure happened, with counts and the (now meaningless)
   contact id: never a name, e-mail or phone.
 
@@ -26,12 +29,12 @@ and WAL may hold old bytes until reused or vacuumed, and backups keep what they 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, bindparam, delete, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, update
 
 from shoptrack.errors import KeyMissing, NotFound
 from shoptrack.identity.crypto import PURPOSE_REJECTED_BODY, KeyMaterialError, Keyring
@@ -54,6 +57,11 @@ from shoptrack.store.tables import (
     rejected_events,
 )
 
+# A step of a package above identity: given the connection of the erasure's transaction, the
+# site, the contact's ids (the live one first, then those merged into it) and its visitors'
+# ids, it forgets what it holds of the person and returns counts by name for the report.
+ErasureStep = Callable[[Connection, str, list[str], list[str]], dict[str, int]]
+
 
 @dataclass(slots=True)
 class ErasureReport:
@@ -66,9 +74,12 @@ class ErasureReport:
     merged_contacts: int
     # What could not be searched for the person (e.g. their profile's key is lost).
     not_matched: list[str] = field(default_factory=list)
+    # Counts reported by the ``also`` steps (e.g. ``trigger_messages_anonymised``).
+    elsewhere: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            **self.elsewhere,
             "erased": self.contact_id,
             "audit_id": self.audit_id,
             "visitors": self.visitors,
@@ -88,6 +99,7 @@ def erase_contact(
     *,
     actor: str,
     catch_up: Callable[[], None] | None = None,
+    also: Sequence[ErasureStep] = (),
 ) -> ErasureReport:
     if catch_up is not None:
         catch_up()
@@ -156,6 +168,9 @@ def erase_contact(
                 contacts.c.site_id == site_id, contacts.c.contact_id.in_(all_ids)
             )
         )
+        elsewhere: dict[str, int] = {}
+        for step in also:
+            elsewhere.update(step(conn, site_id, all_ids, visitor_ids))
         rejected, unsearched = _delete_rejected(conn, keyring, site_id, identifiers)
         if unsearched:
             not_matched.append(
@@ -171,6 +186,7 @@ def erase_contact(
             rejected=rejected,
             merged_contacts=len(former),
             not_matched=not_matched,
+            elsewhere=elsewhere,
         )
         details = report.to_json()
         details.pop("audit_id")

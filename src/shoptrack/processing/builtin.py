@@ -8,14 +8,19 @@ from shoptrack.catalog.event_values import CatalogEventProcessor
 from shoptrack.catalog.quorum import QuorumRule
 from shoptrack.config import Settings
 from shoptrack.identity.crypto import Keyring
+from shoptrack.identity.erasure import ErasureStep
 from shoptrack.identity.linking import IdentityProcessor
 from shoptrack.processing.registry import ProcessorRegistry
 from shoptrack.processing.runner import Processor, ProcessorRunner
 from shoptrack.recommend.scheduler import RecommendationScheduler
 from shoptrack.reports.attribution import ReportsProcessor
+from shoptrack.triggers.erasure import forget_contact as forget_trigger_data
 from shoptrack.triggers.schedule import TriggerProcessor
 
 PROCESSORS = ProcessorRegistry()
+# What an erasure also removes, beyond identity's own tables: one step per package that keeps
+# something of a contact (``identity.erasure.ErasureStep``), run in the erasure's transaction.
+ERASURE_STEPS: tuple[ErasureStep, ...] = (forget_trigger_data,)
 
 
 @PROCESSORS.register("identity")

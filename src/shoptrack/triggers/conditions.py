@@ -16,11 +16,12 @@ the reason given):
    * ``search_no_results``: a ``SearchRequest`` with ``isFound`` 0 after the latest order,
      at least ``delay`` ago;
 
-4. the contact has not unsubscribed from the channel;
+4. the contact has not unsubscribed from the channel (under its id or the id of a contact
+   merged into it since);
 5. the contact has an address for the channel (an e-mail; a webhook rule needs its URL);
 6. the caps: the rule at most once per ``cap_days`` per contact, all rules at most
    ``SHOPTRACK_TRIGGERS_DAILY_CAP`` per contact per 24 hours (messages pending, sending or
-   sent count).
+   sent count; to any of the person's contact ids).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from sqlalchemy import Connection, select
 from shoptrack.catalog.store_ops import live_generation_expr
 from shoptrack.events.traffic import is_bot_event
 from shoptrack.identity.crypto import Keyring
-from shoptrack.identity.store import ContactRecord, resolve_contact, visitors_of
+from shoptrack.identity.store import ContactRecord, merged_ids, resolve_contact, visitors_of
 from shoptrack.store.sql import chunks
 from shoptrack.store.tables import (
     catalog_products,
@@ -220,10 +221,19 @@ def _search(past: list[HistoryEvent], verdict: Verdict) -> bool:
     return False
 
 
+def person_ids(conn: Connection, site_id: str, contact_id: str) -> list[str]:
+    """The contact and the contacts merged into it: one person, whose unsubscribes and
+    messages count whichever of its ids they were recorded under (merges keep
+    ``merged_into`` pointing at the survivor, so one level is all of them)."""
+    return [contact_id, *merged_ids(conn, site_id, contact_id)]
+
+
 def is_unsubscribed(conn: Connection, site_id: str, contact_id: str, channel: Channel) -> bool:
     u = trigger_unsubscribes.c
     stmt = select(u.at).where(
-        u.site_id == site_id, u.contact_id == contact_id, u.channel.in_([channel.value, "all"])
+        u.site_id == site_id,
+        u.contact_id.in_(person_ids(conn, site_id, contact_id)),
+        u.channel.in_([channel.value, "all"]),
     )
     return conn.execute(stmt.limit(1)).first() is not None
 
@@ -242,7 +252,7 @@ def cap_reason(
     since = now - max(1, settings.cap_days) * DAY_MS
     stmt = select(m.rule, m.decided_at).where(
         m.site_id == site_id,
-        m.contact_id == contact_id,
+        m.contact_id.in_(person_ids(conn, site_id, contact_id)),
         m.decided_at > since,
         m.status.in_(COUNTED),
     )

@@ -7,6 +7,10 @@ is the keyring's blind-index HMAC (``Keyring.blind_index``) under its own purpos
 Without the key nobody can make a token for another contact (2^256 MACs to guess), and a
 token is checked with a constant-time comparison. A token says nothing about whether its
 contact still exists: the endpoint records the unsubscribe either way, so it reveals nothing.
+
+A contact subscribes again only through the shop (``PUT
+/api/v1/contacts/{id}/subscriptions/{channel}`` or ``shoptrack triggers subscribe``), never
+by a link: the shop holds the consent that makes it lawful.
 """
 
 from __future__ import annotations
@@ -15,13 +19,18 @@ import base64
 import binascii
 import hmac
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, delete, func, select
 
+from shoptrack.errors import NotFound
+from shoptrack.events.model import iso_ms
 from shoptrack.identity.crypto import Keyring
+from shoptrack.identity.store import resolve_contact_row
 from shoptrack.store.sql import insert_for, now_ms
 from shoptrack.store.tables import trigger_unsubscribes
 from shoptrack.triggers.conditions import is_unsubscribed as unsubscribed_on
+from shoptrack.triggers.conditions import person_ids
 from shoptrack.triggers.model import Channel
 
 UNSUBSCRIBE_PATH = "/unsubscribe"
@@ -84,3 +93,58 @@ def is_unsubscribed(engine: Engine, site_id: str, contact_id: str, channel: Chan
     """The engine's own check (``conditions.is_unsubscribed``), on a connection of its own."""
     with engine.connect() as conn:
         return unsubscribed_on(conn, site_id, contact_id, channel)
+
+
+def subscriptions(engine: Engine, site_id: str, contact_id: str) -> dict[str, Any]:
+    """Each channel's state for a contact (an id merged away answers for its survivor):
+    ``{"contact_id", "channels": {"email": {"subscribed", "unsubscribed_at"}, …}}``."""
+    with engine.connect() as conn:
+        cid = _live_contact(conn, site_id, contact_id)
+        return _states(conn, site_id, cid)
+
+
+def set_subscribed(
+    engine: Engine, site_id: str, contact_id: str, channel: Channel, subscribed: bool
+) -> dict[str, Any]:
+    """Subscribe a contact to a channel again (its unsubscribes, under any of the person's
+    ids, go) or unsubscribe it (as its link does); the new states."""
+    with engine.begin() as conn:
+        cid = _live_contact(conn, site_id, contact_id)
+        u = trigger_unsubscribes.c
+        if subscribed:
+            conn.execute(
+                delete(trigger_unsubscribes).where(
+                    u.site_id == site_id,
+                    u.contact_id.in_(person_ids(conn, site_id, cid)),
+                    u.channel.in_([channel.value, "all"]),
+                )
+            )
+        else:
+            statement = insert_for(conn, trigger_unsubscribes).values(
+                site_id=site_id, contact_id=cid, channel=channel.value, at=now_ms()
+            )
+            conn.execute(statement.on_conflict_do_nothing())
+        return _states(conn, site_id, cid)
+
+
+def _live_contact(conn: Connection, site_id: str, contact_id: str) -> str:
+    row = resolve_contact_row(conn, site_id, contact_id[:64])
+    if row is None:
+        raise NotFound(f"no contact {contact_id[:64]!r}", "contact_id")
+    return str(row.contact_id)
+
+
+def _states(conn: Connection, site_id: str, contact_id: str) -> dict[str, Any]:
+    u = trigger_unsubscribes.c
+    stmt = select(u.channel, func.min(u.at)).where(
+        u.site_id == site_id, u.contact_id.in_(person_ids(conn, site_id, contact_id))
+    )
+    since = {str(ch): int(at) for ch, at in conn.execute(stmt.group_by(u.channel))}
+    channels: dict[str, Any] = {}
+    for channel in Channel:
+        at = min((since[c] for c in (channel.value, "all") if c in since), default=None)
+        channels[channel.value] = {
+            "subscribed": at is None,
+            "unsubscribed_at": iso_ms(at),
+        }
+    return {"contact_id": contact_id, "channels": channels}

@@ -1,10 +1,11 @@
-"""``/api/v1/triggers`` (the site's rule settings) and ``/api/v1/messages`` (what they sent)."""
+"""``/api/v1/triggers`` (the site's rule settings), ``/api/v1/messages`` (what they sent) and
+``/api/v1/contacts/{id}/subscriptions`` (who may be sent them)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -13,8 +14,9 @@ from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.store.db import WriteTurn
 from shoptrack.store.sql import now_ms
 from shoptrack.triggers import messages
-from shoptrack.triggers.model import MessageStatus, Rule
+from shoptrack.triggers.model import Channel, MessageStatus, Rule
 from shoptrack.triggers.rules import parse_rule, read_rules, update_rule
+from shoptrack.triggers.unsubscribe import set_subscribed, subscriptions
 from shoptrack.web.api.routing import KeyFirstRoute
 from shoptrack.web.auth import require_site
 from shoptrack.web.openapi import TOO_LARGE, request_body
@@ -136,3 +138,65 @@ async def retry_message(request: Request, site_id: SiteId, message_id: str) -> R
     engine = request.app.state.services.engine
     found = await run_in_threadpool(messages.retry_message, engine, site_id, message_id, now_ms())
     return json_response({"message": found})
+
+
+SUBSCRIPTION_BODY = request_body(
+    {
+        "type": "object",
+        "properties": {"subscribed": {"type": "boolean"}},
+        "required": ["subscribed"],
+        "additionalProperties": False,
+    },
+    {"subscribed": True},
+)
+
+
+@router.get(
+    "/contacts/{contact_id}/subscriptions",
+    summary="Whether a contact may be sent trigger messages, per channel",
+    description="`subscribed: false` with `unsubscribed_at` once the contact used an "
+    "unsubscribe link (or the shop unsubscribed it). An id merged into another contact "
+    "answers for that contact.",
+)
+async def get_subscriptions(
+    request: Request, site_id: SiteId, contact_id: Annotated[str, Path(max_length=64)]
+) -> Response:
+    engine = request.app.state.services.engine
+    found = await run_in_threadpool(subscriptions, engine, site_id, contact_id)
+    return json_response(found)
+
+
+@router.put(
+    "/contacts/{contact_id}/subscriptions/{channel}",
+    summary="Subscribe a contact to a channel's trigger messages again, or unsubscribe it",
+    description='`{"subscribed": true}` lifts the contact\'s unsubscribes of the channel '
+    "(only the shop can: do it when the person has consented again); `false` records one.",
+    openapi_extra=SUBSCRIPTION_BODY,
+    responses=TOO_LARGE,
+)
+async def put_subscription(
+    request: Request,
+    site_id: SiteId,
+    contact_id: Annotated[str, Path(max_length=64)],
+    channel: Channel,
+) -> Response:
+    body = parse_json(await read_body(request.receive, request.headers.get("content-length"), 4096))
+    subscribed = body.get("subscribed") if isinstance(body, dict) else None
+    if not isinstance(subscribed, bool):
+        raise ShoptrackError(
+            Reason.INVALID_VALUE, "subscribed: expected true or false", "subscribed"
+        )
+    unknown = sorted(set(body) - {"subscribed"}) if isinstance(body, dict) else []
+    if unknown:
+        raise ShoptrackError(
+            Reason.INVALID_VALUE,
+            f"{unknown[0][:40]}: unknown field; known: subscribed",
+            unknown[0][:40],
+        )
+    engine = request.app.state.services.engine
+
+    def write() -> dict[str, Any]:
+        with WriteTurn(engine)():
+            return set_subscribed(engine, site_id, contact_id, channel, subscribed)
+
+    return json_response(await run_in_threadpool(write))
