@@ -242,7 +242,8 @@ def test_a_body_that_is_not_utf8_is_refused_after_the_key_check(
     assert ("/api/v1/blocks", "post") in operations
     for path, method in operations:
         url = path.replace("{block_id}", "1").replace("{variant_id}", "1")
-        url = url.replace("{rule}", "abandoned_cart")
+        url = url.replace("{rule}", "abandoned_cart").replace("{channel}", "email")
+        url = url.replace("{contact_id}", "ct_1")
         for body in (b"\xff\xfe{", b"{not json"):
             kwargs: dict[str, Any] = {
                 "content": body,
