@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 from shoptrack.config import Settings
 from shoptrack.store.sites_repo import SiteRepository
 from shoptrack.web.app import create_app
+from tests.support.browser import chromium_path
 from tests.support.databases import (
     POSTGRES_ENV,
     empty_all_tables,
@@ -38,6 +40,16 @@ def postgres_url() -> Iterator[str]:
     # With the variable set the database is required: failing to reach it is an error.
     with postgres_schema(base) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Any]:
+    """The run's one Playwright driver (tests/support/browser.py says why only one)."""
+    chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

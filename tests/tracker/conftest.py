@@ -1,18 +1,12 @@
-"""Browser fixtures: Debian's Chromium through Playwright, a live collector, a shop origin.
-
-Without Chromium the browser tests are skipped with the reason, unless
-``SHOPTRACK_REQUIRE_BROWSER=1`` (CI), where a missing browser fails them instead. Playwright
-drives the system's ``/usr/bin/chromium``; it never downloads a browser of its own.
-"""
+"""Browser fixtures: Chromium (``tests/support/browser.py``), a live collector, a shop origin."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.support.browser import launch_chromium
 from tests.support.server import ServerProcess
 from tests.tracker.helpers import ShopServer, StoredEvents
 
@@ -20,56 +14,11 @@ from shoptrack.store.db import create_store_engine
 from shoptrack.store.migrate import upgrade
 from shoptrack.store.sites_repo import SiteRepository
 
-REQUIRE_ENV = "SHOPTRACK_REQUIRE_BROWSER"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-
-
-def browser_required() -> bool:
-    return os.environ.get(REQUIRE_ENV, "").strip().lower() not in ("", "0", "false", "no")
-
-
-def chromium_path() -> str:
-    """The system Chromium, or skip (fail when the browser is required) with the reason."""
-    path = shutil.which("chromium")
-    problem = None
-    if path is None:
-        problem = "Debian's chromium is not installed (apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            problem = "the playwright Python package is missing (pip install -e '.[test]')"
-    if problem is not None:
-        if browser_required():
-            pytest.fail(f"{REQUIRE_ENV} is set but {problem}", pytrace=False)
-        pytest.skip(f"browser tests need Chromium: {problem}")
-    assert path is not None
-    return path
-
-
-@pytest.fixture(scope="session")
-def playwright_driver() -> Iterator[Any]:
-    chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        yield driver
-
 
 @pytest.fixture(scope="module")
 def browser(playwright_driver: Any) -> Iterator[Any]:
     """One browser per module; each test takes a fresh context (cookies, storage) from it."""
-    launched = playwright_driver.chromium.launch(
-        executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
-    )
+    launched = launch_chromium(playwright_driver)
     yield launched
     launched.close()
 
