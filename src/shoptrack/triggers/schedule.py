@@ -144,6 +144,37 @@ def open_episode(
     )
 
 
+def open_episodes(
+    conn: Connection,
+    site_id: str,
+    rule: Rule,
+    visitors: list[str],
+    episode_key: str,
+    due_at: int,
+    version: int,
+) -> None:
+    """:func:`open_episode` for many visitors in one statement; ``version`` stands in for the
+    event seq (the decider re-reads an episode whose ``last_seq`` moved while it decided)."""
+    at = now_ms()
+    rows = [
+        {
+            "site_id": site_id,
+            "rule": rule.value,
+            "visitor_id": visitor,
+            "episode_key": episode_key,
+            "due_at": due_at,
+            "first_seq": version,
+            "last_seq": version,
+            "state": OPEN,
+            "reason": None,
+            "updated_at": at,
+        }
+        for visitor in visitors
+    ]
+    if rows:
+        conn.execute(_statement(conn, "upsert"), rows)
+
+
 def end_episodes(
     conn: Connection, site_id: str, rules: Iterable[Rule], visitor_id: str, reason: str
 ) -> None:

@@ -57,7 +57,7 @@ from shoptrack.store.tables import (
 from shoptrack.triggers.decide import Clock, lock_site_triggers
 from shoptrack.triggers.model import Rule
 from shoptrack.triggers.rules import RuleSettings, read_rules
-from shoptrack.triggers.schedule import open_episode
+from shoptrack.triggers.schedule import open_episodes
 from shoptrack.triggers.watch_store import WATCH_RULES
 
 DAY_MS = 86_400_000
@@ -111,7 +111,6 @@ class Look:
         return (
             self.changed is not None
             and not self.changed
-            and self.watch_seq == int(self.mark.watch_seq)
             and written - int(self.mark.mark) < OVERLAP_MS // 2
         )
 
@@ -124,15 +123,24 @@ def look(conn: Connection, site_id: str) -> Look:
     if mark is None or int(mark.generation) != generation:
         return Look(generation, mark, watch_seq, None)
     p = catalog_products.c
-    changed = conn.execute(
-        select(p.product_key).where(
-            p.site_id == site_id,
-            p.generation == generation,
-            p.event_at.is_not(None),
-            p.updated_at > int(mark.mark) - OVERLAP_MS,
-        )
-    ).scalars()
-    return Look(generation, mark, watch_seq, sorted({str(k) for k in changed}))
+    changed = set(
+        conn.execute(
+            select(p.product_key).where(
+                p.site_id == site_id,
+                p.generation == generation,
+                p.event_at.is_not(None),
+                p.updated_at > int(mark.mark) - OVERLAP_MS,
+            )
+        ).scalars()
+    )
+    # The products of the watches written since (by ``(site_id, seq)``): looked at like
+    # changed ones, so a view recorded after the change it should see is not missed.
+    changed.update(
+        conn.execute(
+            select(w.product_key).where(w.site_id == site_id, w.seq > int(mark.watch_seq))
+        ).scalars()
+    )
+    return Look(generation, mark, watch_seq, sorted(str(k) for k in changed))
 
 
 class CatalogWatcher:
@@ -183,7 +191,6 @@ class CatalogWatcher:
             scopes: list[Any] = [None]  # every watch of the site
         else:
             scopes = [w.product_key.in_(part) for part in chunks(seen.changed)]
-            scopes.append(w.seq > int(seen.mark.watch_seq))
         for rule, settings in rules.items():
             for scope in scopes:
                 self._transitions(
@@ -250,6 +257,5 @@ class CatalogWatcher:
         risen = sorted({str(r.visitor_id) for r in changed if r.holds})
         counts.cleared += sum(1 for r in changed if not r.holds)
         wake = now_ms()  # the episode's version: the decider re-reads one woken meanwhile
-        for visitor in risen:
-            open_episode(conn, site_id, rule, visitor, f"w:{wake}", now, wake)
+        open_episodes(conn, site_id, rule, risen, f"w:{wake}", now, wake)
         counts.woken += len(risen)
