@@ -7,7 +7,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import insert
+from typer.testing import CliRunner
 
+from shoptrack.cli.main import app
 from shoptrack.store.tables import trigger_unsubscribes
 from shoptrack.triggers.decide import preview
 from shoptrack.triggers.model import Rule
@@ -309,3 +311,35 @@ def test_thresholds_are_checked_by_name_and_range(catalog_shop: CatalogShop) -> 
     assert again["rule"]["thresholds"] == {"min_drop_percent": 12.5}
     enabled = shop.configure("wishlist", enabled=True)
     assert enabled["rule"]["enabled"] is True and enabled["rule"]["evaluated"] is True
+
+
+def test_cli_preview_explains_why_and_why_not(catalog_shop: CatalogShop) -> None:
+    shop = catalog_shop
+    shop.import_feed(p1=("100.00 USD", IN), p2=("100.00 USD", IN), p3=("10.00 USD", OUT))
+    shop.configure("price_drop", enabled=True, delay_seconds=3600)
+    shop.configure("back_in_stock", enabled=True)
+    shop.identify("v1", user_email="anna@example.com")
+    shop.view_product("v1", "p1", "100")
+    shop.view_product("v1", "p2", "100")
+    shop.drain()
+    shop.update("p1", "97.00 USD")  # 3 %: not enough
+    shop.update("p2", "80.00 USD")
+    db = ["--database-url", shop.services.settings.database_url]
+    env = {"SHOPTRACK_KEY_FILE": str(shop.services.settings.key_file)}
+    contact = shop.contact_id("anna@example.com")
+    out = CliRunner().invoke(app, ["triggers", "preview", shop.site_id, contact, *db], env=env)
+    assert out.exit_code == 0, out.output
+    found = {v["rule"]: v for v in map(orjson.loads, out.stdout.splitlines())}
+    drop = found["price_drop"]
+    assert (drop["would_send"], drop["reason"]) == (False, "not due yet")  # an hour after
+    assert [(p["product_id"], p["price_then"], p["price"]) for p in drop["products"]] == [
+        ("p2", 100.0, 80.0)
+    ]
+    assert drop["episode_key"].endswith(":p2") and drop["due_at"]
+    back = found["back_in_stock"]
+    assert (back["would_send"], back["reason"]) == (
+        False,
+        "no product viewed out of stock in the last 14 days",
+    )
+    assert found["wishlist"]["reason"] == "the rule is disabled"
+    assert shop.messages() == []  # a preview writes nothing

@@ -34,6 +34,7 @@ from shoptrack.triggers.rules import RuleSettings
 
 DAY_MS = 86_400_000
 MAX_PRODUCTS = 6
+MAX_CHECKED = 20  # the products a "why not" lists (preview)
 MAX_EPISODE_KEY = 160
 SIGHTING = {
     Rule.WISHLIST: "AddToWishlist",
@@ -240,7 +241,8 @@ def evaluate_catalog_rule(
         seen = {k: s for k, s in seen.items() if s.in_stock is not True}
     word = _SEEN_WORDS[rule]
     if not seen:
-        return CatalogOutcome(False, f"no product {word} in the last {days} days")
+        how = " out of stock" if rule is Rule.BACK_IN_STOCK else ""
+        return CatalogOutcome(False, f"no product {word}{how} in the last {days} days")
     live = _live(conn, site_id, sorted(seen))
     changes: list[Change] = []
     outcome = CatalogOutcome(False)
@@ -248,7 +250,8 @@ def evaluate_catalog_rule(
         rows = _history_after(conn, site_id, key, sighting.at)
         change, why = _change(rule, settings, sighting, rows, live.get(key))
         if change is None:
-            outcome.checked.append({"product_id": key, "why_not": why})
+            if len(outcome.checked) < MAX_CHECKED:
+                outcome.checked.append({"product_id": key, "why_not": why})
         else:
             changes.append(change)
     if not changes:

@@ -173,14 +173,12 @@ class CatalogWatcher:
     def _site(self, conn: Connection, site_id: str, counts: WatchCounts) -> None:
         now = self.clock()
         written = now_ms()  # catalogue rows carry the real write time, whatever the clock
-        rules = {
-            rule: settings
-            for rule, settings in read_rules(conn, site_id).items()
-            if rule in WATCH_RULES and settings.enabled
-        }
+        every = read_rules(conn, site_id)
+        rules = {rule: every[rule] for rule in WATCH_RULES if every[rule].enabled}
         seen = look(conn, site_id)  # again, under the lock
         w = trigger_watches.c
-        for rule, settings in rules.items():
+        for rule in WATCH_RULES:  # a rule turned off keeps no watches past its window either
+            settings = every[rule]
             window = int(settings.threshold("window_days")) * DAY_MS
             counts.expired += conn.execute(
                 delete(trigger_watches).where(
