@@ -217,6 +217,19 @@ def carried_changes(
     return out
 
 
+def already_carried(conn: Connection, site_id: str, contact_id: str, verdict: Any) -> bool:
+    """Whether an earlier message of the rule carried one of ``verdict.products``' changes."""
+    changes = {
+        (str(p.get("product_id")), p.get("change_at"))
+        for p in verdict.products
+        if isinstance(p.get("change_at"), int)
+    }
+    if not changes:
+        return False
+    since = min(int(p.get("seen_at") or 0) for p in verdict.products)
+    return bool(changes & carried_changes(conn, site_id, contact_id, verdict.rule, since))
+
+
 def episode_key(change: Change) -> str:
     key = f"c:{change.at}:{change.key}"
     if len(key) <= MAX_EPISODE_KEY:

@@ -35,6 +35,7 @@ from shoptrack.identity.store import take_sqlite_write_lock
 from shoptrack.store.db import WriteTurn
 from shoptrack.store.sql import insert_for, now_ms, pg_site_lock
 from shoptrack.store.tables import trigger_candidates, trigger_messages
+from shoptrack.triggers.catalog_rules import already_carried
 from shoptrack.triggers.conditions import (
     CATALOG_RULES,
     Recommender,
@@ -192,6 +193,12 @@ class Decider:
             counts.ended += 1
             return
         contact_id = str(verdict.extra.pop("contact_id"))
+        if verdict.rule in CATALOG_RULES and already_carried(conn, site_id, contact_id, verdict):
+            # Another device's episode of the contact was decided first with one of these
+            # changes (under this lock): a product change goes out once.
+            self._end(conn, key, "already sent: a change was in an earlier message")
+            counts.duplicates += 1
+            return
         if verdict.status is MessageStatus.PENDING:
             # Again under the lock: an earlier outcome of this round may count already.
             settings = rules[verdict.rule]
