@@ -32,7 +32,7 @@ def test_rules_are_listed_with_defaults_and_changed_by_patch(shop: Shop) -> None
         3600,
         7,
     )
-    assert rules["wishlist"]["evaluated"] is False
+    assert rules["wishlist"]["evaluated"] is True
     changed = shop.configure("abandoned_cart", enabled=True, delay_seconds="90s", cap_days=3)
     assert changed["rule"]["delay_seconds"] == 90 and changed["rule"]["enabled"] is True
     again = shop.client.get("/api/v1/triggers", headers=shop.headers).json()["rules"][0]
@@ -48,7 +48,7 @@ def test_bad_rule_settings_are_refused_naming_the_field(shop: Shop) -> None:
         ("abandoned_cart", {"webhook_url": "ftp://x"}, "webhook_url"),
         ("abandoned_cart", {"channel": "webhook", "enabled": True}, "webhook_url"),
         ("abandoned_cart", {"colour": "red"}, "colour"),
-        ("wishlist", {"enabled": True}, "enabled"),
+        ("wishlist", {"thresholds": {"window_days": 0}}, "thresholds.window_days"),
         ("no_such_rule", {"enabled": True}, "rule"),
     ]
     for rule, body, field in cases:
@@ -140,7 +140,7 @@ def test_cli_lists_sets_and_previews(shop: Shop) -> None:
     )
     assert [p["product_id"] for p in cart["products"]] == ["p1", "p2"]
     assert verdicts["abandoned_browse"]["reason"] == "the rule is disabled"
-    assert verdicts["wishlist"]["reason"] == "not evaluated yet"
+    assert verdicts["wishlist"]["reason"] == "the rule is disabled"
     assert shop.messages() == []  # a preview writes nothing
     unknown = runner.invoke(app, ["triggers", "preview", shop.site_id, "ct_nobody", *db], env=env)
     assert unknown.exit_code == 2 and "not found" in unknown.output

@@ -31,8 +31,8 @@ SEMANTIC_REFUSALS = {
     "GET /recs/{site_id}": "variant or variantId is required, and must be a live variant",
     "GET /recs/{site_id}/blocks": "page_type must be a page type (an empty one means any)",
     "GET /api/v1/events": "since: an ISO 8601 time or milliseconds, either",
-    "PATCH /api/v1/triggers/{rule}": "wishlist, price_drop and back_in_stock cannot be enabled "
-    "yet; the webhook channel needs a webhook_url",
+    "PATCH /api/v1/triggers/{rule}": "thresholds: each rule's own names and ranges; the "
+    "webhook channel needs a webhook_url",
     "GET /api/v1/contacts": "at most one of externalCustomerId, email, phone",
     "POST /api/v1/contacts": "one of externalCustomerId, email, phone; a real e-mail or phone",
     "GET /api/v1/contacts/recommendations": "exactly one of externalCustomerId, email, phone",

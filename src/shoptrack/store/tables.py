@@ -303,6 +303,16 @@ catalog_products = Table(
         postgresql_where=text("event_at IS NOT NULL"),
         sqlite_where=text("event_at IS NOT NULL"),
     ),
+    # Migration 0012: the products events changed, by write time: what the triggers' catalogue
+    # watcher reads each tick (``triggers/watcher.py``). Partial like the one above: small.
+    Index(
+        "ix_catalog_products_event_updated",
+        "site_id",
+        "generation",
+        "updated_at",
+        postgresql_where=text("event_at IS NOT NULL"),
+        sqlite_where=text("event_at IS NOT NULL"),
+    ),
 )
 
 catalog_product_categories = Table(
@@ -587,4 +597,44 @@ trigger_unsubscribes = Table(
     Column("channel", String(16), nullable=False),
     Column("at", BigInteger, nullable=False),
     PrimaryKeyConstraint("site_id", "contact_id", "channel", name="pk_trigger_unsubscribes"),
+)
+
+# --- catalogue-change rules (migration 0012): wishlist, price_drop, back_in_stock -------------
+# What each visitor watches: a product it viewed (price_drop; back_in_stock when it was out of
+# stock) or wishlisted, with the price and stock it saw. ``qualified`` is whether the live
+# catalogue met the rule's condition at the watcher's last look: only a change from false to
+# true wakes the visitor's episode (``triggers/watcher.py``).
+trigger_watches = Table(
+    "trigger_watches",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("rule", String(32), nullable=False),
+    Column("visitor_id", String(128), nullable=False),
+    Column("product_key", String(255), nullable=False),
+    Column("seen_price", Float, nullable=True),
+    Column("seen_currency", String(8), nullable=True),
+    Column("seen_in_stock", Boolean, nullable=True),
+    Column("seen_at", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("qualified", Boolean, nullable=False),
+    PrimaryKeyConstraint("site_id", "rule", "visitor_id", "product_key", name="pk_trigger_watches"),
+    # A changed product's watchers; the expired watches of a rule; the watches new since the
+    # watcher's last look.
+    Index("ix_trigger_watches_product", "site_id", "product_key"),
+    Index("ix_trigger_watches_seen", "site_id", "rule", "seen_at"),
+    Index("ix_trigger_watches_seq", "site_id", "seq"),
+)
+
+# Per site: the live catalogue generation, the write time up to which the watcher has read
+# changed products (it reads again from a little before it) and the newest watch it has
+# looked at (``triggers/watcher.py``).
+trigger_catalog_marks = Table(
+    "trigger_catalog_marks",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("mark", BigInteger, nullable=False),
+    Column("watch_seq", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("site_id", name="pk_trigger_catalog_marks"),
 )

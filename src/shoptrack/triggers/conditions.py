@@ -4,7 +4,7 @@ Shared by the decider (``decide.py``) and ``shoptrack triggers preview``: both a
 :func:`evaluate`, which reads and never writes. The checks, in order (the first that fails is
 the reason given):
 
-1. the rule is enabled (and evaluated: wishlist, price_drop, back_in_stock are not yet);
+1. the rule is enabled;
 2. the visitor belongs to a contact (anonymous: nothing, no message row);
 3. the rule's condition over the events of **every visitor of the contact** (bots left out):
 
@@ -15,6 +15,9 @@ the reason given):
      latest of them at least ``delay`` ago;
    * ``search_no_results``: a ``SearchRequest`` with ``isFound`` 0 after the latest order,
      at least ``delay`` ago;
+   * ``wishlist``, ``price_drop``, ``back_in_stock``: a product the contact wishlisted or
+     viewed got cheaper or came back in stock since (``catalog_rules.py`` says exactly), at
+     least ``delay`` ago; when none did, no message row (the episode ends with the reason);
 
 4. the contact has not unsubscribed from the channel (under its id or the id of a contact
    merged into it since);
@@ -46,6 +49,7 @@ from shoptrack.store.tables import (
     trigger_messages,
     trigger_unsubscribes,
 )
+from shoptrack.triggers.catalog_rules import evaluate_catalog_rule
 from shoptrack.triggers.model import Channel, MessageStatus, Rule
 from shoptrack.triggers.rules import EVALUATED, RuleSettings
 from shoptrack.triggers.schedule import cart_episode
@@ -54,7 +58,9 @@ DAY_MS = 86_400_000
 MAX_PRODUCTS = 6
 # The newest events of a contact read per decision: enough for any cart or browse episode.
 HISTORY_EVENTS = 1000
-HISTORY_TYPES = ("StatusCart", "PurchasedItems", "ProductPage", "SearchRequest")
+HISTORY_TYPES = ("StatusCart", "PurchasedItems", "ProductPage", "SearchRequest", "AddToWishlist")
+# The rules a catalogue change starts: no message row when they do not hold.
+CATALOG_RULES = (Rule.WISHLIST, Rule.PRICE_DROP, Rule.BACK_IN_STOCK)
 # Messages that count against the caps (a cancelled or suppressed one reached nobody).
 COUNTED = (MessageStatus.PENDING.value, MessageStatus.SENDING.value, MessageStatus.SENT.value)
 
@@ -228,6 +234,28 @@ def person_ids(conn: Connection, site_id: str, contact_id: str) -> list[str]:
     return [contact_id, *merged_ids(conn, site_id, contact_id)]
 
 
+def _catalog(
+    conn: Connection,
+    site_id: str,
+    contact_id: str,
+    settings: RuleSettings,
+    past: list[HistoryEvent],
+    now: int,
+    verdict: Verdict,
+) -> bool:
+    outcome = evaluate_catalog_rule(conn, site_id, contact_id, settings, past, now)
+    if not outcome.holds:
+        verdict.reason = outcome.reason
+        if outcome.checked:
+            verdict.extra["checked"] = outcome.checked
+        return False
+    verdict.due_at = outcome.anchor
+    verdict.episode_key = outcome.episode_key
+    verdict.products = outcome.products
+    verdict.product_keys = [str(p["product_id"]) for p in outcome.products]
+    return True
+
+
 def is_unsubscribed(conn: Connection, site_id: str, contact_id: str, channel: Channel) -> bool:
     u = trigger_unsubscribes.c
     stmt = select(u.at).where(
@@ -315,10 +343,14 @@ def evaluate(
         holds = _cart(conn, site_id, past, verdict)
     elif rule is Rule.ABANDONED_BROWSE:
         holds = _browse(past, verdict)
+    elif rule in CATALOG_RULES:
+        holds = _catalog(conn, site_id, contact.contact_id, settings, past, now, verdict)
     else:
         holds = _search(past, verdict)
     if not holds:
-        verdict.status = MessageStatus.CANCELLED
+        # A cart or browse episode that no longer holds is recorded as cancelled; a catalogue
+        # rule that does not hold has nothing to record (a wake-up that found no change).
+        verdict.status = None if rule in CATALOG_RULES else MessageStatus.CANCELLED
         return verdict
     assert verdict.due_at is not None
     verdict.due_at += settings.delay_ms

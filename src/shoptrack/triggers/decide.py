@@ -6,10 +6,12 @@ products and recommendations, then, in one short transaction under the site's tr
 (PostgreSQL advisory lock; SQLite's write turn), checks that the episode is still the one it
 read (open, same last event) and writes the outcome:
 
-* no row when the visitor is anonymous or the rule is off (the episode ends, the reason is
-  kept on it), or when the condition is not due yet (the episode's due time moves);
+* no row when the visitor is anonymous or the rule is off, or a catalogue rule finds no new
+  change (the episode ends, the reason is kept on it), or when the condition is not due yet
+  (the episode's due time moves);
 * otherwise one ``trigger_messages`` row, inserted with ``ON CONFLICT DO NOTHING`` on
-  ``(site_id, rule, contact_id, episode_key)``: ``pending`` (to send), ``cancelled`` (the
+  ``(site_id, rule, contact_id, episode_key)`` (for wishlist, price_drop and back_in_stock
+  the episode is the product change the message carries): ``pending`` (to send), ``cancelled`` (the
   condition no longer holds: an order, an emptied cart) or ``suppressed`` (unsubscribed, no
   address, a cap). Two deciders, two workers or a crash and a restart can never make two rows
   for one episode. The caps are checked again under the lock.
@@ -33,7 +35,9 @@ from shoptrack.identity.store import take_sqlite_write_lock
 from shoptrack.store.db import WriteTurn
 from shoptrack.store.sql import insert_for, now_ms, pg_site_lock
 from shoptrack.store.tables import trigger_candidates, trigger_messages
+from shoptrack.triggers.catalog_rules import already_carried
 from shoptrack.triggers.conditions import (
+    CATALOG_RULES,
     Recommender,
     Verdict,
     cap_reason,
@@ -189,13 +193,24 @@ class Decider:
             counts.ended += 1
             return
         contact_id = str(verdict.extra.pop("contact_id"))
+        if verdict.rule in CATALOG_RULES and already_carried(conn, site_id, contact_id, verdict):
+            # Another device's episode of the contact was decided first with one of these
+            # changes (under this lock): a product change goes out once.
+            self._end(conn, key, "already sent: a change was in an earlier message")
+            counts.duplicates += 1
+            return
         if verdict.status is MessageStatus.PENDING:
             # Again under the lock: an earlier outcome of this round may count already.
             settings = rules[verdict.rule]
             capped = cap_reason(conn, site_id, contact_id, settings, self.daily_cap, now)
             if capped is not None:
                 verdict.status, verdict.reason = MessageStatus.SUPPRESSED, capped
-        written = self._insert(conn, site_id, contact_id, current.episode_key, verdict, now)
+        # A cart or browse message is the candidate's episode; a catalogue rule's is the change
+        # it carries (one woken episode of a visitor may find any of its products' changes).
+        episode = current.episode_key
+        if verdict.rule in CATALOG_RULES and verdict.episode_key:
+            episode = verdict.episode_key
+        written = self._insert(conn, site_id, contact_id, episode, verdict, now)
         counts.messages += written
         counts.duplicates += 1 - written
         if written and verdict.status is MessageStatus.PENDING:
@@ -287,8 +302,9 @@ def preview(
         out = []
         for settings in read_rules(conn, site_id).values():
             verdict = evaluate(conn, site_id, settings, contact, now, daily_cap)
-            if verdict.sends:
+            if verdict.products:  # what it would carry, with today's prices, due or not
                 fill_products(conn, site_id, verdict)
+            if verdict.sends:
                 verdict.extra["recommendations"] = safe_recommendations(
                     recommender, site_id, contact.contact_id, verdict.product_keys
                 )

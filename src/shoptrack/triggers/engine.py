@@ -1,4 +1,5 @@
-"""The due-queue loop of the worker: decide what is due, then hand due messages to channels."""
+"""The due-queue loop of the worker: wake the episodes catalogue changes start, decide what is
+due, then hand due messages to channels."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from shoptrack.triggers.email import EmailDelivery
 from shoptrack.triggers.model import Channel, Delivery
 from shoptrack.triggers.send import LinkMaker, SendCounts, Sender, UnsubscribeLink
 from shoptrack.triggers.unsubscribe import make_unsubscribe_url
+from shoptrack.triggers.watcher import CatalogWatcher
 from shoptrack.triggers.webhook import WebhookDelivery
 from shoptrack.triggers.webhook_secret import WebhookSecrets
 
@@ -69,6 +71,7 @@ class TriggerEngine:
     decider: Decider
     sender: Sender
     interval_s: float = 5.0
+    watcher: CatalogWatcher | None = None
 
     @classmethod
     def build(
@@ -103,10 +106,14 @@ class TriggerEngine:
             link_maker=link_maker,
             unsubscribe_link=unsubscribe_link,
         )
-        return cls(decider, sender, settings.triggers_tick_interval_s)
+        watcher = CatalogWatcher(engine, clock=clock)
+        return cls(decider, sender, settings.triggers_tick_interval_s, watcher)
 
     def tick(self) -> tuple[DecideCounts, SendCounts]:
-        """Decide every due episode, then send every due message (one round)."""
+        """Wake what catalogue changes start, decide every due episode, then send every due
+        message (one round)."""
+        if self.watcher is not None:
+            self.watcher.run()
         return self.decider.run_due(), self.sender.run_due()
 
     def run_forever(self, stop: threading.Event) -> None:

@@ -3,8 +3,9 @@
 A rule with no row has the defaults below. Every rule starts **disabled**: a shop turns a rule
 on deliberately (``shoptrack triggers set SITE abandoned_cart --enabled`` or ``PATCH
 /api/v1/triggers/abandoned_cart``), because it sends messages to its customers in its name.
-``wishlist``, ``price_drop`` and ``back_in_stock`` are listed but not evaluated yet: they
-cannot be enabled.
+``thresholds`` are the rule's own numbers (:data:`THRESHOLDS`: ``window_days`` and
+``min_drop_percent`` of ``wishlist``, ``price_drop`` and ``back_in_stock``); a PATCH changes the
+names it gives (``null`` puts one back to its default), each checked by name and range.
 """
 
 from __future__ import annotations
@@ -27,10 +28,30 @@ DEFAULT_CAP_DAYS = 7
 MIN_DELAY_S = 60
 MAX_DELAY_S = 30 * 86400
 MAX_CAP_DAYS = 365
-# The rules the engine evaluates; the others are accepted names, documented as not yet done.
-EVALUATED = frozenset({Rule.ABANDONED_CART, Rule.ABANDONED_BROWSE, Rule.SEARCH_NO_RESULTS})
+# The rules the engine evaluates (every rule it knows, today).
+EVALUATED = frozenset(Rule)
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """One settable number of a rule: its default and the range it must be in."""
+
+    default: float
+    low: float
+    high: float
+    whole: bool  # a whole number (days), not any number
+
+
+_WINDOW_30 = Threshold(30, 1, 365, whole=True)
+_WINDOW_14 = Threshold(14, 1, 365, whole=True)
+_MIN_DROP = Threshold(5, 1, 90, whole=False)
+THRESHOLDS: dict[Rule, dict[str, Threshold]] = {
+    Rule.WISHLIST: {"window_days": _WINDOW_30, "min_drop_percent": _MIN_DROP},
+    Rule.PRICE_DROP: {"window_days": _WINDOW_14, "min_drop_percent": _MIN_DROP},
+    Rule.BACK_IN_STOCK: {"window_days": _WINDOW_14},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +68,14 @@ class RuleSettings:
     @property
     def delay_ms(self) -> int:
         return self.delay_s * 1000
+
+    def threshold(self, name: str) -> float:
+        """The rule's ``name`` threshold: the stored value, else its default."""
+        spec = THRESHOLDS[self.rule][name]
+        value = self.thresholds.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        return float(spec.default)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +130,31 @@ def _webhook_url(value: Any) -> str | None:
     return value
 
 
+def _thresholds(current: RuleSettings, value: Any) -> dict[str, Any]:
+    """``current.thresholds`` with ``value``'s names changed (``null``: back to the default)."""
+    if not isinstance(value, dict):
+        raise _invalid("thresholds", "expected an object")
+    known = THRESHOLDS.get(current.rule, {})
+    out = {k: v for k, v in current.thresholds.items() if k in known}
+    for name, given in value.items():
+        field_name = f"thresholds.{str(name)[:40]}"
+        spec = known.get(name)
+        if spec is None:
+            names = ", ".join(known) or "none"
+            raise _invalid(field_name, f"unknown threshold of {current.rule.value}; known: {names}")
+        if given is None:
+            out.pop(name, None)
+            continue
+        number = isinstance(given, int | float) and not isinstance(given, bool)
+        if not number or (spec.whole and not float(given).is_integer()):
+            kind = "a whole number" if spec.whole else "a number"
+            raise _invalid(field_name, f"expected {kind}")
+        if not spec.low <= given <= spec.high:
+            raise _invalid(field_name, f"must be between {spec.low:g} and {spec.high:g}")
+        out[name] = int(given) if spec.whole else float(given)
+    return out
+
+
 def apply_changes(current: RuleSettings, changes: dict[str, Any]) -> RuleSettings:
     """``current`` with ``changes`` (the API's names) applied, each validated by name."""
     updated = current
@@ -129,14 +183,10 @@ def apply_changes(current: RuleSettings, changes: dict[str, Any]) -> RuleSetting
                 raise _invalid(name, "expected a template name (at most 200 characters)")
             updated = replace(updated, template=value or None)
         elif name == "thresholds":
-            if not isinstance(value, dict):
-                raise _invalid(name, "expected an object")
-            updated = replace(updated, thresholds=dict(value))
+            updated = replace(updated, thresholds=_thresholds(updated, value))
         else:
             known = "enabled, channel, delay_seconds, cap_days, webhook_url, template, thresholds"
             raise _invalid(name, f"unknown setting; known: {known}")
-    if updated.enabled and updated.rule not in EVALUATED:
-        raise _invalid("enabled", f"rule {updated.rule.value} is not evaluated yet")
     if updated.enabled and updated.channel is Channel.WEBHOOK and not updated.webhook_url:
         raise _invalid("webhook_url", "a rule sent by webhook needs a webhook_url")
     return updated

@@ -18,6 +18,9 @@ starts anything):
 * ``ProductPage``: the ``abandoned_browse`` episode (first view's seq) is due ``delay`` after
   the latest view.
 * ``SearchRequest`` with ``isFound`` 0: a ``search_no_results`` episode, due ``delay`` after.
+* ``ProductPage`` and ``AddToWishlist``: what the visitor saw of the product, for the rules a
+  catalogue change starts (``watch_store.py``); an order forgets its products' sightings. Their
+  episodes are opened by the catalogue watcher (``watcher.py``), not here.
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ from shoptrack.store.sql import insert_for, now_ms
 from shoptrack.store.tables import contact_visitors, events, trigger_candidates, trigger_messages
 from shoptrack.triggers.model import MessageStatus, Rule
 from shoptrack.triggers.rules import RuleSettings, enabled_rules
+from shoptrack.triggers.watch_store import WATCH_RULES, first_product, forget, record_sighting
 
 NAME = "triggers"
 OPEN = "open"
 DONE = "done"
-TYPES = ("StatusCart", "PurchasedItems", "ProductPage", "SearchRequest")
+TYPES = ("StatusCart", "PurchasedItems", "ProductPage", "SearchRequest", "AddToWishlist")
+_VIEW_RULES = frozenset({Rule.PRICE_DROP, Rule.BACK_IN_STOCK})
 # Episode keys: a cart's GUID ("g:"), else the seq of the episode's first event ("s:").
 GUID_PREFIX = "g:"
 
@@ -139,6 +144,37 @@ def open_episode(
     )
 
 
+def open_episodes(
+    conn: Connection,
+    site_id: str,
+    rule: Rule,
+    visitors: list[str],
+    episode_key: str,
+    due_at: int,
+    version: int,
+) -> None:
+    """:func:`open_episode` for many visitors in one statement; ``version`` stands in for the
+    event seq (the decider re-reads an episode whose ``last_seq`` moved while it decided)."""
+    at = now_ms()
+    rows = [
+        {
+            "site_id": site_id,
+            "rule": rule.value,
+            "visitor_id": visitor,
+            "episode_key": episode_key,
+            "due_at": due_at,
+            "first_seq": version,
+            "last_seq": version,
+            "state": OPEN,
+            "reason": None,
+            "updated_at": at,
+        }
+        for visitor in visitors
+    ]
+    if rows:
+        conn.execute(_statement(conn, "upsert"), rows)
+
+
 def end_episodes(
     conn: Connection, site_id: str, rules: Iterable[Rule], visitor_id: str, reason: str
 ) -> None:
@@ -218,6 +254,9 @@ class TriggerProcessor:
                     conn, site_id, (Rule.ABANDONED_CART, Rule.ABANDONED_BROWSE), visitor, "ordered"
                 )
                 cancel_pending(conn, site_id, visitor)
+                if any(rule in rules for rule in WATCH_RULES):
+                    keys = [str(p["key"]) for p in data.get("products") or () if _keyed(p)]
+                    forget(conn, site_id, visitor, keys)
             return
         if not visitor:
             return  # nobody to follow (a server event without the visitor's cookie)
@@ -230,7 +269,17 @@ class TriggerProcessor:
                 episode = cart_episode(row.cart_guid, seq)
                 due = int(row.occurred_at) + cart.delay_ms
                 open_episode(conn, site_id, Rule.ABANDONED_CART, visitor, episode, due, seq)
+        elif row.type == "AddToWishlist":
+            product = first_product(data)
+            if Rule.WISHLIST in rules and product is not None:
+                at = int(row.occurred_at)
+                record_sighting(conn, site_id, {Rule.WISHLIST}, visitor, product, at, seq)
         elif row.type == "ProductPage":
+            watching = _VIEW_RULES & set(rules)
+            product = first_product(data)
+            if watching and product is not None:
+                at = int(row.occurred_at)
+                record_sighting(conn, site_id, set(watching), visitor, product, at, seq)
             browse = rules.get(Rule.ABANDONED_BROWSE)
             if browse is not None:
                 due = int(row.occurred_at) + browse.delay_ms
@@ -242,3 +291,7 @@ class TriggerProcessor:
                 due = int(row.occurred_at) + search.delay_ms
                 rule = Rule.SEARCH_NO_RESULTS
                 open_episode(conn, site_id, rule, visitor, f"s:{seq}", due, seq)
+
+
+def _keyed(product: Any) -> bool:
+    return isinstance(product, dict) and isinstance(product.get("key"), str)

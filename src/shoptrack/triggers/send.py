@@ -14,7 +14,8 @@ the send follows the commit, and its outcome is recorded after it:
   webhook is sent again with the same ``webhook-id`` (its receivers drop duplicates by it).
 
 Just before claiming, the sender looks once more: an order after the decision cancels a cart or
-browse message, an unsubscribe cancels any, and an e-mail with no address left is suppressed.
+browse message (a wishlist, price-drop or back-in-stock one when it names one of its
+products), an unsubscribe cancels any, and an e-mail with no address left is suppressed.
 A channel with no delivery configured leaves its messages pending (logged).
 """
 
@@ -56,6 +57,7 @@ LinkMaker = Callable[[str | None, Rule, Channel, str], str | None]
 # (site_id, contact_id, channel) -> the contact's unsubscribe link.
 UnsubscribeLink = Callable[[str, str, Channel], str | None]
 CART_AND_BROWSE = (Rule.ABANDONED_CART.value, Rule.ABANDONED_BROWSE.value)
+CATALOG_CHANGES = (Rule.WISHLIST.value, Rule.PRICE_DROP.value, Rule.BACK_IN_STOCK.value)
 _PRODUCT_FIELDS = frozenset(MessageProduct.__dataclass_fields__)
 
 
@@ -213,6 +215,10 @@ class Sender:
             conn, site_id, contact.visitors, int(content.get("upto_seq") or 0), row.episode_key
         ):
             return None, (MessageStatus.CANCELLED, "ordered after the decision")
+        if row.rule in CATALOG_CHANGES and self._bought_since(
+            conn, site_id, contact.visitors, int(content.get("upto_seq") or 0), content
+        ):
+            return None, (MessageStatus.CANCELLED, "bought after the decision")
         if channel is Channel.EMAIL and contact.email is None:
             return None, (MessageStatus.SUPPRESSED, "no e-mail address")
         settings = read_rules(conn, site_id)[rule]
@@ -281,6 +287,28 @@ class Sender:
                 e.type == "PurchasedItems",
             )
             return conn.execute(stmt.limit(1)).first() is not None
+        return False
+
+    def _bought_since(
+        self, conn: Connection, site_id: str, visitors: list[str], after: int, content: Any
+    ) -> bool:
+        """An order of one of the message's products after the decision's newest event."""
+        keys = {
+            str(p.get("product_id")) for p in content.get("products") or () if isinstance(p, dict)
+        }
+        e = events.c
+        for part in chunks(visitors):
+            stmt = select(e.data).where(
+                e.site_id == site_id,
+                e.visitor_id.in_(part),
+                e.type == "PurchasedItems",
+                e.seq > after,
+            )
+            for data in conn.execute(stmt).scalars():
+                body = orjson.loads(data)
+                lines = body.get("products") if isinstance(body, dict) else None
+                if any(isinstance(p, dict) and p.get("key") in keys for p in lines or ()):
+                    return True
         return False
 
     def _record(

@@ -39,7 +39,12 @@ RULE_BODY = request_body(
             "cap_days": {"type": "integer", "description": "at most once per contact per N days"},
             "webhook_url": {"type": ["string", "null"], "description": "http(s) URL"},
             "template": {"type": ["string", "null"]},
-            "thresholds": {"type": "object"},
+            "thresholds": {
+                "type": "object",
+                "description": "the rule's own numbers, changed by name (null: the default): "
+                "wishlist and price_drop take window_days (1-365) and min_drop_percent "
+                "(1-90), back_in_stock window_days; the other rules none",
+            },
         },
         "additionalProperties": False,
     },
@@ -50,8 +55,8 @@ RULE_BODY = request_body(
 @router.get(
     "/triggers",
     summary="The site's trigger rules and their settings",
-    description="Every rule, stored or default. Rules start disabled. `wishlist`, "
-    "`price_drop` and `back_in_stock` are listed with `evaluated: false`: not evaluated yet.",
+    description="Every rule, stored or default. Rules start disabled. `thresholds` lists "
+    "the numbers set; a rule uses its defaults for the others (see the README).",
 )
 async def list_rules(request: Request, site_id: SiteId) -> Response:
     engine = request.app.state.services.engine
