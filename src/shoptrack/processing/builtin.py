@@ -15,6 +15,7 @@ from shoptrack.processing.runner import Processor, ProcessorRunner
 from shoptrack.recommend.scheduler import RecommendationScheduler
 from shoptrack.reports.attribution import ReportsProcessor
 from shoptrack.triggers.erasure import forget_contact as forget_trigger_data
+from shoptrack.triggers.report import TriggerReportProcessor
 from shoptrack.triggers.schedule import TriggerProcessor
 
 PROCESSORS = ProcessorRegistry()
@@ -47,6 +48,12 @@ def recommendation_counters(settings: Settings, engine: Engine, _keyring: Keyrin
 @PROCESSORS.register("reports")
 def block_reports(settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
     return ReportsProcessor(settings.attribution_window_days, settings.include_bots)
+
+
+@PROCESSORS.register("trigger_reports")
+def trigger_reports(settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
+    # After identity in each round: an order's visitor is usually linked to its contact.
+    return TriggerReportProcessor(settings.attribution_window_days, settings.include_bots)
 
 
 def build_runner(settings: Settings, engine: Engine, keyring: Keyring) -> ProcessorRunner:
