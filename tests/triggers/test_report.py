@@ -328,3 +328,29 @@ def test_the_cli_prints_the_report_as_a_table(shop: Shop) -> None:
     assert bad.exit_code == 2
     missing = CliRunner().invoke(app, ["reports", "triggers", "no-such-site", *db])
     assert missing.exit_code == 1
+
+
+def test_an_erasure_keeps_the_numbers_and_leaves_no_id_of_the_person(shop: Shop) -> None:
+    shop.configure("abandoned_cart", enabled=True, delay_seconds=3600)
+    message = cart_message(shop, "v1", "anna@example.com", "p1")
+    visit(shop, "v1", link(message))
+    shop.buy("v1", "p1", guid="g-v1", order="o1")
+    shop.drain()
+    numbers = cells(report(shop, **around(shop.clock.now)))
+    assert list(numbers.values()) == [(1, 1, 1, 10.0)]
+    [row] = shop.messages()
+    with shop.services.engine.connect() as conn:
+        before = {(v.subject, v.subject_id) for v in conn.execute(select(trigger_report_visits))}
+    assert before == {("visitor", "v1"), ("contact", row.contact_id)}
+    erased = shop.client.delete(f"/api/v1/contacts/{row.contact_id}", headers=shop.headers)
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["trigger_report_visits_deleted"] == 2
+    assert cells(report(shop, **around(shop.clock.now))) == numbers
+    with shop.services.engine.connect() as conn:
+        assert conn.execute(select(trigger_report_visits)).all() == []
+    # A replay of the rewritten log gives the same numbers, under the new ids only.
+    rebuild(shop.services.engine, shop.services.settings)
+    assert cells(report(shop, **around(shop.clock.now))) == numbers
+    with shop.services.engine.connect() as conn:
+        replayed = {v.subject_id for v in conn.execute(select(trigger_report_visits))}
+    assert replayed and not replayed & {"v1", row.contact_id}

@@ -16,12 +16,13 @@ from shoptrack.recommend.scheduler import RecommendationScheduler
 from shoptrack.reports.attribution import ReportsProcessor
 from shoptrack.triggers.erasure import forget_contact as forget_trigger_data
 from shoptrack.triggers.report import TriggerReportProcessor
+from shoptrack.triggers.report_state import forget_visits
 from shoptrack.triggers.schedule import TriggerProcessor
 
 PROCESSORS = ProcessorRegistry()
 # What an erasure also removes, beyond identity's own tables: one step per package that keeps
 # something of a contact (``identity.erasure.ErasureStep``), run in the erasure's transaction.
-ERASURE_STEPS: tuple[ErasureStep, ...] = (forget_trigger_data,)
+ERASURE_STEPS: tuple[ErasureStep, ...] = (forget_trigger_data, forget_visits)
 
 
 @PROCESSORS.register("identity")

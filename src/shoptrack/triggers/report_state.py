@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, delete, select, tuple_
 
 from shoptrack.store.sql import chunks, insert_for
 from shoptrack.store.tables import (
@@ -176,6 +176,24 @@ def write(
         )
         for part in chunks(visits):
             conn.execute(stmt, list(part))
+
+
+def forget_visits(
+    conn: Connection, site_id: str, contact_ids: list[str], visitor_ids: list[str]
+) -> dict[str, int]:
+    """An erasure's step: the person's last clicks go (their visitor and contact ids lead back
+    to them); the daily counts and each message's click state hold no id of theirs and stay.
+    A later order of theirs is then nobody's, as for any visitor without a click."""
+    v = trigger_report_visits.c
+    deleted = 0
+    for subject, ids in ((VISITOR, visitor_ids), (CONTACT, contact_ids)):
+        for part in chunks(ids):
+            deleted += conn.execute(
+                delete(trigger_report_visits).where(
+                    v.site_id == site_id, v.subject == subject, v.subject_id.in_(part)
+                )
+            ).rowcount
+    return {"trigger_report_visits_deleted": deleted}
 
 
 def reset(conn: Connection) -> None:
