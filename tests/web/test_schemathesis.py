@@ -44,6 +44,7 @@ SEMANTIC_REFUSALS = {
     "POST /api/v1/blocks/{block_id}/variants": "the block rules: algorithms and their params",
     "PATCH /api/v1/blocks/{block_id}/variants/{variant_id}": "variant ids read r<block>v<n>",
     "GET /api/v1/reports/blocks": "from/to: days as YYYY-MM-DD, from before to",
+    "GET /api/v1/reports/triggers": "from/to: days as YYYY-MM-DD, from before to",
     "GET /api/v1/processor-failures": "status: retrying, skipped, resolved or all",
 }
 

@@ -15,12 +15,14 @@ from shoptrack.processing.runner import Processor, ProcessorRunner
 from shoptrack.recommend.scheduler import RecommendationScheduler
 from shoptrack.reports.attribution import ReportsProcessor
 from shoptrack.triggers.erasure import forget_contact as forget_trigger_data
+from shoptrack.triggers.report import TriggerReportProcessor
+from shoptrack.triggers.report_state import forget_visits
 from shoptrack.triggers.schedule import TriggerProcessor
 
 PROCESSORS = ProcessorRegistry()
 # What an erasure also removes, beyond identity's own tables: one step per package that keeps
 # something of a contact (``identity.erasure.ErasureStep``), run in the erasure's transaction.
-ERASURE_STEPS: tuple[ErasureStep, ...] = (forget_trigger_data,)
+ERASURE_STEPS: tuple[ErasureStep, ...] = (forget_trigger_data, forget_visits)
 
 
 @PROCESSORS.register("identity")
@@ -47,6 +49,12 @@ def recommendation_counters(settings: Settings, engine: Engine, _keyring: Keyrin
 @PROCESSORS.register("reports")
 def block_reports(settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
     return ReportsProcessor(settings.attribution_window_days, settings.include_bots)
+
+
+@PROCESSORS.register("trigger_reports")
+def trigger_reports(settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
+    # After identity in each round: an order's visitor is usually linked to its contact.
+    return TriggerReportProcessor(settings.attribution_window_days, settings.include_bots)
 
 
 def build_runner(settings: Settings, engine: Engine, keyring: Keyring) -> ProcessorRunner:

@@ -638,3 +638,49 @@ trigger_catalog_marks = Table(
     Column("updated_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("site_id", name="pk_trigger_catalog_marks"),
 )
+
+# --- trigger reports (migration 0013): what the messages of each rule brought in -------------
+# ``sent`` is counted from ``trigger_messages`` by this index when the report is read; the
+# ``trigger_reports`` processor keeps the rest from the event log (``triggers/report.py``).
+Index("ix_trigger_messages_sent", trigger_messages.c.site_id, trigger_messages.c.sent_at)
+
+# Per site, UTC day the messages were sent, and rule: the messages clicked, the orders after
+# a click and their revenue. A later click or order is added to its message's day. Counts only.
+trigger_report_daily = Table(
+    "trigger_report_daily",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("day", String(10), nullable=False),  # YYYY-MM-DD (UTC) of the message's send
+    Column("rule", String(32), nullable=False),
+    Column("clicked", BigInteger, nullable=False, server_default="0"),
+    Column("orders", BigInteger, nullable=False, server_default="0"),
+    Column("revenue", Float, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("site_id", "day", "rule", name="pk_trigger_report_daily"),
+)
+
+# Per message, once it was clicked: its rule and send day, the first click, and whether an
+# order was credited to it already (each message converts once).
+trigger_report_messages = Table(
+    "trigger_report_messages",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("message_id", String(40), nullable=False),
+    Column("rule", String(32), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("clicked_at", BigInteger, nullable=False),
+    Column("converted_at", BigInteger, nullable=True),
+    PrimaryKeyConstraint("site_id", "message_id", name="pk_trigger_report_messages"),
+)
+
+# The last message a visitor (``subject`` 'visitor') or a message's contact ('contact') came
+# through, and when: the last-click attribution of an order within the window. Ids only.
+trigger_report_visits = Table(
+    "trigger_report_visits",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("subject", String(8), nullable=False),
+    Column("subject_id", String(128), nullable=False),
+    Column("message_id", String(40), nullable=False),
+    Column("clicked_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("site_id", "subject", "subject_id", name="pk_trigger_report_visits"),
+)

@@ -63,6 +63,7 @@ def test_every_api_v1_answer_gives_times_as_iso_ms(shop: Shop) -> None:
             "/api/v1/contacts?email=anna@example.com",
             "/api/v1/site/settings",
             "/api/v1/reports/blocks",
+            "/api/v1/reports/triggers",
         )
     }
     found: list[str] = []
