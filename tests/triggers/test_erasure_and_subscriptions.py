@@ -15,6 +15,7 @@ from shoptrack.store.tables import (
     trigger_candidates,
     trigger_messages,
     trigger_unsubscribes,
+    trigger_watches,
 )
 from shoptrack.triggers.decide import Decider
 from shoptrack.triggers.model import Channel
@@ -31,7 +32,7 @@ def trigger_rows(shop: Shop) -> str:
     """Every row of every trigger table of the site, as one text to search."""
     texts: list[str] = []
     with shop.services.engine.connect() as conn:
-        for table in (trigger_candidates, trigger_messages, trigger_unsubscribes):
+        for table in (trigger_candidates, trigger_messages, trigger_unsubscribes, trigger_watches):
             rows = conn.execute(select(table).where(table.c.site_id == shop.site_id))
             texts += [repr(tuple(r)) for r in rows]
         texts += [repr(tuple(r)) for r in conn.execute(select(trigger_attempts))]
@@ -43,6 +44,7 @@ def test_erasure_forgets_the_person_in_every_trigger_table_and_keeps_the_counts(
 ) -> None:
     shop.configure("abandoned_cart", enabled=True)
     shop.configure("abandoned_browse", enabled=True)
+    shop.configure("price_drop", enabled=True)
     shop.identify("dev-a", user_email="erase.me@example.com")
     shop.cart("dev-a", "p1", guid="CART-GUID-1")
     shop.drain()

@@ -1,6 +1,7 @@
 """What an erasure removes from the trigger engine (an ``ErasureStep`` of ``identity.erasure``).
 
-* open and ended episodes of the person's visitors go (their visitor ids lead back to events
+* open and ended episodes and the watched products (views, wishlist) of the person's
+  visitors go (their visitor ids lead back to events
   whose visitor ids erasure has just replaced);
 * messages stay, so that the per-rule counts and reports stay right, but lose everything that
   could lead back to the person: the contact id becomes one fresh random id, the content (the
@@ -23,6 +24,7 @@ from shoptrack.store.tables import (
     trigger_candidates,
     trigger_messages,
     trigger_unsubscribes,
+    trigger_watches,
 )
 from shoptrack.triggers.model import MessageStatus
 
@@ -41,6 +43,11 @@ def forget_contact(
                 trigger_candidates.c.site_id == site_id, trigger_candidates.c.visitor_id.in_(part)
             )
         ).rowcount
+        conn.execute(
+            delete(trigger_watches).where(
+                trigger_watches.c.site_id == site_id, trigger_watches.c.visitor_id.in_(part)
+            )
+        )
     m = trigger_messages.c
     of_person = and_(m.site_id == site_id, m.contact_id.in_(contact_ids))
     conn.execute(
