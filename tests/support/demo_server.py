@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def artifacts_dir(*parts: str) -> Path:
-    """Where tests save what a person looks at afterwards (screenshots): ``$SHOPTRACK_TEST_ARTIFACTS``
-    or ``test-artifacts/`` at the repository root (ignored by git)."""
+    """Where tests save what a person looks at afterwards (screenshots):
+    ``$SHOPTRACK_TEST_ARTIFACTS``, or ``test-artifacts/`` at the repository root (ignored)."""
     base = Path(os.environ.get("SHOPTRACK_TEST_ARTIFACTS") or ROOT / "test-artifacts")
     folder = base.joinpath(*parts)
     folder.mkdir(parents=True, exist_ok=True)

@@ -75,21 +75,22 @@ def demo(
 ) -> None:
     """Fill a demo site (a catalogue and a month of traffic; once) and serve it with a demo shop
     at /demo/ and the dashboard at /admin/ (user demo@example.com)."""
+    from shoptrack.accounts.passwords import check_password_rules
+    from shoptrack.demo.account import DEMO_USER
     from shoptrack.demo.store_files import demo_settings, refuse_shop_file, remove_store
     from shoptrack.errors import ShoptrackError
     from shoptrack.services import Services
     from shoptrack.web.demo import PortTaken, bind, run_demo
 
     settings = demo_settings(database_url, host=host, port=port)
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     try:
+        if password is not None:
+            check_password_rules(password)
         refuse_shop_file(settings)
     except ShoptrackError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None
-    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
-    if password_stdin and not password:
-        err.print("[red]error:[/red] --password-stdin read an empty password")
-        raise typer.Exit(2)
     sock = None
     if not fill_only:
         try:  # a taken port is said before anything is created
@@ -103,7 +104,9 @@ def demo(
                 err.print(f"removed {path}")
         services = Services.build(settings)
         try:
-            result = _fill_with_progress(services, events_wanted=events, data_dir=data)
+            result = _fill_with_progress(
+                services, events_wanted=events, data_dir=data, password=password
+            )
         finally:
             services.engine.dispose()
     except ShoptrackError as exc:
@@ -118,6 +121,16 @@ def demo(
             f"filled in {result.seconds} s: {result.products} products, {result.events} events "
             f"({result.source}), {result.rejected} rejected, {result.contacts} contacts, "
             f"{result.orders} orders, {result.blocks} recommendation blocks"
+        )
+    if result.password:
+        err.print(
+            f"dashboard user [bold]{DEMO_USER}[/bold], password (shown once): "
+            f"[bold]{result.password}[/bold]"
+        )
+    elif password is None:
+        err.print(
+            f"dashboard user {DEMO_USER}: the password shown when it was made (a new one: "
+            f"shoptrack demo --password-stdin, or --refill)"
         )
     if sock is not None:
         run_demo(settings, result.site_id, sock=sock)
