@@ -51,7 +51,10 @@ def test_a_small_fill_gives_every_page_something_to_show(
         first, last = conn.execute(
             select(func.min(tables.events.c.occurred_at), func.max(tables.events.c.occurred_at))
         ).one()
+        changes = sorted(conn.execute(select(tables.rec_block_changes.c.at)).scalars())
     assert {"ProductPage", "StatusCart", "PurchasedItems", "CustomerData"} <= types
+    # The blocks' history sits in the month of traffic: made before it, changed within it.
+    assert len(changes) == 3 and changes[0] < first < changes[-1] < last
     # A month of traffic, all of it in the past.
     assert 20 * 86_400_000 < last - first <= 30 * 86_400_000
     assert last <= result_time_ms()

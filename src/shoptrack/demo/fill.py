@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, update
 
 from shoptrack.collector.enrich import truncate_ip
 from shoptrack.collector.pipeline import RequestMeta
@@ -27,6 +27,7 @@ from shoptrack.demo.account import ensure_demo_user
 from shoptrack.demo.browsing import DemoRequest, PlacedBlock, TrafficRenderer
 from shoptrack.demo.catalogue import DemoProduct, import_catalogue
 from shoptrack.demo.sessions import (
+    DAY_MS,
     SessionScript,
     generated_sessions,
     retailrocket_path,
@@ -39,7 +40,13 @@ from shoptrack.recommend.training import train_site
 from shoptrack.services import Services
 from shoptrack.store.site_settings import get_or_create_internal, read_settings
 from shoptrack.store.sql import now_ms
-from shoptrack.store.tables import contacts, events, rejected_events
+from shoptrack.store.tables import (
+    contacts,
+    events,
+    rec_block_changes,
+    rec_blocks,
+    rejected_events,
+)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 FILLED_MARK = "_demo_filled"
@@ -92,12 +99,35 @@ def _placed_blocks(store: BlockStore, site_id: str) -> list[PlacedBlock]:
         [{"algorithm": "also-viewed", "weight": 1}, {"algorithm": "vstan-blend", "weight": 1}],
         status="live", actor="demo",
     )  # fmt: skip
+    store.update(site_id, product.block_id, {"title": "Customers also viewed"}, actor="demo")
     return [
         PlacedBlock(home, "main", dict(zip([v.variant_id for v in home.variants], (0.05, 0.08),
                                            strict=True))),
         PlacedBlock(product, "product", dict(zip([v.variant_id for v in product.variants],
                                                  (0.07, 0.11), strict=True))),
     ]  # fmt: skip
+
+
+def _backdate_blocks(engine: Engine, site_id: str, now: int) -> None:
+    """Date the blocks' history into the month of traffic: made before it, retitled midway.
+
+    The blocks are made now through the block store, but the traffic they show in is a
+    month old; the report's chart marks each change on its day, so the history is moved to
+    where a shop's would be (the store has no "when" of its own, on purpose).
+    """
+    changes = rec_block_changes.c
+    with engine.begin() as conn:
+        for version, at in ((1, now - 31 * DAY_MS), (2, now - 12 * DAY_MS)):
+            conn.execute(
+                update(rec_block_changes)
+                .where(changes.site_id == site_id, changes.version == version)
+                .values(at=at)
+            )
+        conn.execute(
+            update(rec_blocks)
+            .where(rec_blocks.c.site_id == site_id)
+            .values(created_at=now - 31 * DAY_MS)
+        )
 
 
 def _scripts(
@@ -216,6 +246,7 @@ def fill_demo(
     mark = stage("catalogue", mark)
     placed = _placed_blocks(BlockStore(engine), site_id)
     now = now_ms()
+    _backdate_blocks(engine, site_id, now)
     result.source, scripts = _scripts(data_dir, products, now, rng)
     renderer = TrafficRenderer(site_id, products, placed, rng)
     requests = render_traffic(renderer, scripts, events_wanted)

@@ -2,8 +2,10 @@
 
 The test signs in at ``/admin/login`` as ``shoptrack demo``'s user and follows every link under
 ``/admin`` it finds on the signed-in pages (same origin, GET only, deduplicated by path and
-query, at most ``MAX_PAGES`` pages and ``MAX_PER_PATH`` queries of one path), so pages landed
-later are visited without changing it. Each page must:
+query), so pages landed later are visited without changing it. It goes breadth first and
+visits at most ``MAX_PER_SHAPE`` pages of one shape (the path with its id-like segments
+blanked, and the query's names: ``…/products/*?page``), ``MAX_PAGES`` in all: every kind of
+page, not every product of a listing. Each page must:
 
 * answer 200, with no console error, no uncaught error and no failed request (a broken link,
   stylesheet or image);
@@ -11,6 +13,9 @@ later are visited without changing it. Each page must:
 * label every field (``<input>`` but hidden or buttons, ``<select>``, ``<textarea>``);
 * let the keyboard reach every main navigation link with Tab;
 * show its text at a contrast of at least 4.5:1 (3:1 for large text), WCAG's AA level.
+
+A "live" page reloads itself (``<meta http-equiv="refresh">``); the crawler takes that tag out
+of the HTML it receives, so a reload cannot land in the middle of the checks.
 
 A full-page screenshot of each is saved under ``test-artifacts/admin/`` (or
 ``$SHOPTRACK_TEST_ARTIFACTS/admin/``). Problems are collected over the whole crawl and reported
@@ -24,7 +29,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urldefrag, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urldefrag, urlsplit
 
 import pytest
 
@@ -34,11 +39,14 @@ from tests.support.demo_server import DEMO_USER, DemoServer, artifacts_dir
 pytestmark = pytest.mark.browser
 
 MAX_PAGES = 200
-MAX_PER_PATH = 4  # ?page=2, ?type=… : a few of each path, not every page of a listing
+MAX_PER_SHAPE = 3
+# A path segment that names one thing (a product key, a contact id, a day) rather than a page.
+ID_LIKE = re.compile(r"\d|^[A-Za-z0-9_-]{20,}$")
 # Links the crawler must not follow: they end the session or send a file, not a page.
 SKIP_PATH = re.compile(r"/(logout|sign-?out)\b|\.(csv|json|ndjson|zip)$|/export\b")
 WIDTH, HEIGHT = 1280, 800
 TAB_PRESSES_BEYOND_NAV = 40
+REFRESH_TAG = re.compile(r"<meta[^>]*http-equiv=[\"']?refresh[^>]*>", re.IGNORECASE)
 
 UNLABELLED_FIELDS = """() => [...document.querySelectorAll('input, select, textarea')]
   .filter(el => !['hidden', 'submit', 'button', 'reset', 'image'].includes(el.type))
@@ -47,8 +55,9 @@ UNLABELLED_FIELDS = """() => [...document.querySelectorAll('input, select, texta
       && !(el.getAttribute('aria-labelledby') || '').trim())
   .map(el => el.outerHTML.slice(0, 160))"""
 
+# The main navigation: every <nav> outside <main> (a page's own pager or breadcrumbs are inside).
 NAV_LINKS = """() => [...document.querySelectorAll('nav a[href]')]
-  .filter(a => a.getClientRects().length > 0)
+  .filter(a => !a.closest('main') && a.getClientRects().length > 0)
   .map(a => a.href)"""
 
 FOCUSED_LINK = "() => document.activeElement && document.activeElement.href || null"
@@ -94,6 +103,15 @@ LOW_CONTRAST = """() => {
   }
   return low;
 }"""
+
+
+def _shape(parts: SplitResult) -> str:
+    """``/admin/sites/demo/products/SKU-1?page=2&q=x`` → ``/admin/sites/demo/products/*?page&q``."""
+    path = "/".join(
+        "*" if ID_LIKE.search(segment) else segment for segment in parts.path.split("/")
+    )
+    names = sorted({name for name, _ in parse_qsl(parts.query, keep_blank_values=True)})
+    return path + ("?" + "&".join(names) if names else "")
 
 
 def _shot_name(path: str, query: str) -> str:
@@ -147,6 +165,20 @@ class PageWatch:
         return taken
 
 
+def _without_refresh(route: Any) -> None:
+    """Pages as the server sent them, less a ``<meta http-equiv="refresh">``; redirects are
+    left to the browser (``max_redirects=0``), so it sees where it was sent."""
+    request = route.request
+    if request.resource_type != "document" or request.method != "GET":
+        route.fallback()
+        return
+    response = route.fetch(max_redirects=0)
+    if "text/html" not in response.headers.get("content-type", ""):
+        route.fulfill(response=response)
+        return
+    route.fulfill(response=response, body=REFRESH_TAG.sub("", response.text()))
+
+
 def _check_page(page: Any, shots: Path, name: str) -> list[str]:
     """The page-level checks of the module's docstring; saves the screenshot."""
     problems: list[str] = []
@@ -189,6 +221,7 @@ def test_every_dashboard_page_loads_cleanly_and_is_accessible(
 ) -> None:
     shots = artifacts_dir("admin")
     context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
+    context.route(f"{demo.url}/admin/**", _without_refresh)
     page = context.new_page()
     watch = PageWatch(page)
     report: dict[str, list[str]] = defaultdict(list)
@@ -205,15 +238,15 @@ def test_every_dashboard_page_loads_cleanly_and_is_accessible(
 
         queue: deque[str] = deque([page.url, f"{demo.url}/admin/"])
         visited: set[str] = set()
-        per_path: dict[str, int] = defaultdict(int)
+        per_shape: dict[str, int] = defaultdict(int)
         while queue and len(visited) < MAX_PAGES:
             url = queue.popleft()
             parts = urlsplit(url)
             key = parts.path + ("?" + parts.query if parts.query else "")
-            if key in visited or (parts.query and per_path[parts.path] >= MAX_PER_PATH):
+            if key in visited or per_shape[_shape(parts)] >= MAX_PER_SHAPE:
                 continue
             visited.add(key)
-            per_path[parts.path] += 1
+            per_shape[_shape(parts)] += 1
             response = page.goto(url)
             problems = []
             if response is None or response.status != 200:
