@@ -8,7 +8,8 @@ blanked, and the query's names: ``…/products/*?page``), ``MAX_PAGES`` in all: 
 page, not every product of a listing. Each page must:
 
 * answer 200, with no console error, no uncaught error and no failed request (a broken link,
-  stylesheet or image);
+  stylesheet or image); a link to a file (``<a download>``, an export) is fetched with the
+  session and must answer 200;
 * have exactly one ``<h1>``;
 * label every field (``<input>`` but hidden or buttons, ``<select>``, ``<textarea>``);
 * let the keyboard reach every main navigation link with Tab;
@@ -42,8 +43,10 @@ MAX_PAGES = 200
 MAX_PER_SHAPE = 3
 # A path segment that names one thing (a product key, a contact id, a day) rather than a page.
 ID_LIKE = re.compile(r"\d|^[A-Za-z0-9_-]{20,}$")
-# Links the crawler must not follow: they end the session or send a file, not a page.
-SKIP_PATH = re.compile(r"/(logout|sign-?out)\b|\.(csv|json|ndjson|zip)$|/export\b")
+# Links the crawler must not follow: they end the session.
+SKIP_PATH = re.compile(r"/(logout|sign-?out)\b")
+# Links to a file rather than a page (also any <a download>): fetched, not opened.
+FILE_PATH = re.compile(r"\.(csv|json|ndjson|zip)$|/export\b")
 WIDTH, HEIGHT = 1280, 800
 TAB_PRESSES_BEYOND_NAV = 40
 REFRESH_TAG = re.compile(r"<meta[^>]*http-equiv=[\"']?refresh[^>]*>", re.IGNORECASE)
@@ -202,18 +205,27 @@ def _check_page(page: Any, shots: Path, name: str) -> list[str]:
     return problems
 
 
-def _links(page: Any, origin: str) -> list[str]:
-    hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+def _links(page: Any, origin: str) -> list[tuple[str, bool]]:
+    """The page's links under /admin, each with whether it is a file (fetched, not opened)."""
+    anchors = page.eval_on_selector_all(
+        "a[href]", "els => els.map(e => [e.href, e.hasAttribute('download')])"
+    )
     found = []
-    for href in hrefs:
+    for href, download in anchors:
         href = urldefrag(href)[0]
         parts = urlsplit(href)
         if f"{parts.scheme}://{parts.netloc}" != origin:
             continue
         if not parts.path.startswith("/admin") or SKIP_PATH.search(parts.path):
             continue
-        found.append(href)
+        found.append((href, bool(download) or bool(FILE_PATH.search(parts.path))))
     return found
+
+
+def _fetch_file(context: Any, url: str) -> list[str]:
+    """A download link must answer 200 with the signed-in session's cookies."""
+    status = context.request.get(url, max_redirects=0).status
+    return [] if status == 200 else [f"file link answered {status}"]
 
 
 def test_every_dashboard_page_loads_cleanly_and_is_accessible(
@@ -236,18 +248,27 @@ def test_every_dashboard_page_loads_cleanly_and_is_accessible(
         assert "/admin/login" not in page.url, f"sign-in failed: {page.content()[:2000]}"
         report["/admin/login (signing in)"] += watch.take()
 
-        queue: deque[str] = deque([page.url, f"{demo.url}/admin/"])
+        queue: deque[tuple[str, bool]] = deque([(page.url, False), (f"{demo.url}/admin/", False)])
         visited: set[str] = set()
         per_shape: dict[str, int] = defaultdict(int)
         while queue and len(visited) < MAX_PAGES:
-            url = queue.popleft()
+            url, is_file = queue.popleft()
             parts = urlsplit(url)
             key = parts.path + ("?" + parts.query if parts.query else "")
             if key in visited or per_shape[_shape(parts)] >= MAX_PER_SHAPE:
                 continue
             visited.add(key)
             per_shape[_shape(parts)] += 1
-            response = page.goto(url)
+            if is_file:
+                report[key] += _fetch_file(context, url)
+                continue
+            try:
+                response = page.goto(url)
+            except Exception as exc:  # Playwright's Error; an attachment is no page to look at
+                if "Download is starting" not in str(exc):
+                    raise
+                report[key] += _fetch_file(context, url)
+                continue
             problems = []
             if response is None or response.status != 200:
                 problems.append(f"answered {response.status if response else 'nothing'}")
