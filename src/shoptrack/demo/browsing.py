@@ -140,7 +140,7 @@ class TrafficRenderer:
 
     def _send(self, visit: _Visit, at: int, path: str, events: list[dict[str, Any]]) -> None:
         if self.rng.random() < self.reject_rate:
-            events = [*events, self._refused(at)]
+            events = [*events, self._refused()]
         for number, event in enumerate(events):
             event.setdefault("id", uuid.uuid4().hex)
             event.setdefault("style", "sendEvent")
@@ -163,7 +163,7 @@ class TrafficRenderer:
             event["payload"] = payload
         self._send(visit, at, path, [event])
 
-    def _refused(self, at: int) -> dict[str, Any]:
+    def _refused(self) -> dict[str, Any]:
         """One of the mistakes a shop's developer makes while wiring the snippet."""
         kind = self.rng.randrange(3)
         if kind == 0:

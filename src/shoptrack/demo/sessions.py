@@ -104,10 +104,12 @@ def retailrocket_sessions(
 
 
 def keep_in_past(session: SessionScript, now_ms: int) -> None:
-    """Move a session that would end in the future back so it ends a minute ago."""
+    """Move a session that would end in the future back so it ends before now, with room for
+    the pages the renderer adds after the last step (a checkout: two minutes)."""
+    latest_end = now_ms - 5 * 60_000
     end = session.start_ms + (session.steps[-1].offset_ms if session.steps else 0)
-    if end > now_ms - 60_000:
-        session.start_ms -= end - (now_ms - 60_000)
+    if end > latest_end:
+        session.start_ms -= end - latest_end
 
 
 def _start_time(rng: random.Random, now_ms: int) -> int:
