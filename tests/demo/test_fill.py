@@ -47,6 +47,9 @@ def test_a_small_fill_gives_every_page_something_to_show(
     assert _count(services, tables.rec_blocks, site_id="demo", status="live") == 2
     assert _count(services, tables.report_block_daily, site_id="demo") > 0
     assert _count(services, tables.rec_snapshots, site_id="demo") == 1
+    # Trigger messages decided and sent by the engine, and the visits they brought counted.
+    assert _count(services, tables.trigger_messages, site_id="demo") == result.messages > 0
+    assert _count(services, tables.trigger_messages, status="sent") > 0
     with services.engine.connect() as conn:
         types = {row[0] for row in conn.execute(select(tables.events.c.type).distinct())}
         first, last = conn.execute(

@@ -120,7 +120,8 @@ def demo(
         err.print(
             f"filled in {result.seconds} s: {result.products} products, {result.events} events "
             f"({result.source}), {result.rejected} rejected, {result.contacts} contacts, "
-            f"{result.orders} orders, {result.blocks} recommendation blocks"
+            f"{result.orders} orders, {result.blocks} recommendation blocks, "
+            f"{result.messages} trigger messages"
         )
     if result.password:
         err.print(
