@@ -112,8 +112,8 @@ def block_report(
             for r in conn.execute(summed)
         ]
     # Numeric ids sort as numbers (block 9 before block 10).
-    totals.sort(key=lambda t: (t["block_id"], _id_key(t["variant_id"])))
-    days.sort(key=lambda d: (d["day"], d["block_id"], _id_key(d["variant_id"])))
+    totals.sort(key=lambda t: (t["block_id"], variant_order(t["variant_id"])))
+    days.sort(key=lambda d: (d["day"], d["block_id"], variant_order(d["variant_id"])))
     return {
         "from": day_from.isoformat(),
         "to": day_to.isoformat(),
@@ -122,7 +122,7 @@ def block_report(
     }
 
 
-def _id_key(variant: str) -> tuple[int, str]:
+def variant_order(variant: str) -> tuple[int, str]:
     """``r12v34`` sorts by its variant number; any other id after the numbered ones."""
     number = variant.rpartition("v")[2]
     return (int(number), "") if number.isdigit() else (2**63, variant)
