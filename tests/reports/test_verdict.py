@@ -135,7 +135,7 @@ def test_block_verdict_picks_the_winning_variant_against_the_oldest() -> None:
 def test_block_verdict_without_winner_names_what_is_missing() -> None:
     verdict = block_verdict([("r1v1", Counts(100, 5, 1)), ("r1v2", Counts(100, 6, 2))])
     assert verdict.winner is None
-    assert verdict.summary.startswith("no winner yet — r1v2: no winner yet")
+    assert verdict.summary.startswith("no winner yet — r1v2: conversion: needs more data: P = ")
     assert "needs more data: P = " in verdict.summary
 
 

@@ -212,5 +212,7 @@ def block_verdict(arms: Sequence[tuple[str, Counts]]) -> BlockVerdict:
         )
         summary = f"{control_id} (the control) beats every other variant"
         return BlockVerdict(control_id, verdicts, control_id, metric, summary)
-    waiting = "; ".join(f"{v.variant}: {v.summary}" for v in verdicts if v.winner is None)
+    waiting = "; ".join(
+        f"{v.variant}: {v.conversion.reason}, {v.ctr.reason}" for v in verdicts if v.winner is None
+    )
     return BlockVerdict(control_id, verdicts, None, None, f"no winner yet — {waiting}")
