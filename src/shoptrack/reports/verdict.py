@@ -89,6 +89,7 @@ class Verdict:
     conversion: MetricComparison
     ctr: MetricComparison
     summary: str
+    missing: str  # what a verdict waits for ("" once there is one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +178,17 @@ def compare(control_id: str, control: Counts, variant_id: str, variant: Counts) 
     ctr = compare_metric("ctr", control, variant)
     decider = conversion if conversion.winner is not None else ctr
     if decider.winner is None:
-        summary = f"no winner yet ({conversion.reason}; {ctr.reason})"
-        return Verdict(control_id, variant_id, None, None, conversion, ctr, summary)
+        if control.impressions <= 0 or variant.impressions <= 0:
+            missing = "no impressions yet"
+        else:
+            missing = f"{conversion.reason}, {ctr.reason}"
+        summary = f"no winner yet ({missing})"
+        return Verdict(control_id, variant_id, None, None, conversion, ctr, summary, missing)
     name = variant_id if decider.winner == "variant" else control_id
     summary = f"{name} wins on {METRIC_LABELS[decider.metric]} ({decider.reason})"
-    return Verdict(control_id, variant_id, decider.winner, decider.metric, conversion, ctr, summary)
+    return Verdict(
+        control_id, variant_id, decider.winner, decider.metric, conversion, ctr, summary, ""
+    )
 
 
 def block_verdict(arms: Sequence[tuple[str, Counts]]) -> BlockVerdict:
@@ -212,7 +219,5 @@ def block_verdict(arms: Sequence[tuple[str, Counts]]) -> BlockVerdict:
         )
         summary = f"{control_id} (the control) beats every other variant"
         return BlockVerdict(control_id, verdicts, control_id, metric, summary)
-    waiting = "; ".join(
-        f"{v.variant}: {v.conversion.reason}, {v.ctr.reason}" for v in verdicts if v.winner is None
-    )
+    waiting = "; ".join(f"{v.variant}: {v.missing}" for v in verdicts if v.winner is None)
     return BlockVerdict(control_id, verdicts, None, None, f"no winner yet — {waiting}")
