@@ -43,7 +43,9 @@ def field_error(text: str, input_id: str) -> str:
 
 
 def test_a_created_block_appears_in_the_list_in_preview(admin_client: AdminClient) -> None:
-    assert "No blocks yet" in page(admin_client)
+    empty = page(admin_client)
+    assert "No blocks yet" in empty
+    assert f'<a href="{base(admin_client)}" aria-current="page">Recommendations</a>' in empty
     form = page(admin_client, "/new")
     for name in ("name", "page_type", "count", "filters", "algorithm", "weight", "params"):
         assert f'<label for="{name}">' in form and f'name="{name}"' in form
