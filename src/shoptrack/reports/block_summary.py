@@ -47,10 +47,28 @@ def _summed(block_id: int, name: str, rows: Sequence[Mapping[str, Any]]) -> dict
     return with_rates(total)
 
 
-def summarize(report: Mapping[str, Any], block_id: int, variant_ids: Sequence[str]) -> BlockSummary:
+def funnel_by_day(report: Mapping[str, Any], block_id: int) -> dict[str, tuple[float, ...]]:
+    """The block's :data:`FUNNEL` per day from a report's ``days`` rows (the shape
+    ``queries.daily_funnel`` gives straight from the store)."""
+    out: dict[str, list[float]] = {}
+    for row in report["days"]:
+        if row["block_id"] == block_id:
+            sums = out.setdefault(row["day"], [0.0] * len(FUNNEL))
+            for n, name in enumerate(FUNNEL):
+                sums[n] += row[name]
+    return {day: tuple(values) for day, values in out.items()}
+
+
+def summarize(
+    report: Mapping[str, Any],
+    block_id: int,
+    variant_ids: Sequence[str],
+    funnel: Mapping[str, Sequence[float]] | None = None,
+) -> BlockSummary:
     """The block's part of ``report`` (a :func:`block_report` answer); ``variant_ids`` are its
     variants as ``r{block}v{variant}``. Rows for variants the block no longer names (a shop
-    may send any number) are listed after its own, outside the verdict."""
+    may send any number) are listed after its own, outside the verdict. ``funnel``: the
+    block's :data:`FUNNEL` per day (default: from the report's ``days``)."""
     found = {r["variant_id"]: r for r in report["totals"] if r["block_id"] == block_id}
     own = sorted(dict.fromkeys(variant_ids), key=variant_order)
     rows = [found.get(v) or empty_row(block_id, v) for v in own]
@@ -61,19 +79,19 @@ def summarize(report: Mapping[str, Any], block_id: int, variant_ids: Sequence[st
         if r["variant_id"] in own
     ]
     days = period_days(date.fromisoformat(report["from"]), date.fromisoformat(report["to"]))
-    index = {day: n for n, day in enumerate(days)}
-    daily = {name: [0.0] * len(days) for name in FUNNEL}
-    for row in report["days"]:
-        if row["block_id"] == block_id and row["day"] in index:
-            for name in FUNNEL:
-                daily[name][index[row["day"]]] += row[name]
+    per_day = funnel if funnel is not None else funnel_by_day(report, block_id)
+    zero = (0.0,) * len(FUNNEL)
+    daily = {
+        name: tuple(float(per_day.get(day, zero)[n]) for day in days)
+        for n, name in enumerate(FUNNEL)
+    }
     return BlockSummary(
         block_id=block_id,
         variants=tuple(rows),
         total=_summed(block_id, f"block {block_id}", rows),
         verdict=block_verdict(arms),
         days=days,
-        daily={name: tuple(values) for name, values in daily.items()},
+        daily=daily,
     )
 
 

@@ -243,3 +243,24 @@ def test_the_report_shows_the_funnel_and_the_verdict(
     assert "no impressions yet" in narrowed and "2020-01-01 to 2020-01-31" in narrowed
     refused = admin_client.get(base(admin_client) + "/report?from=yesterday")
     assert refused.status_code == 400 and "from: expected a day as YYYY-MM-DD" in refused.text
+
+
+def test_a_deleted_blocks_figures_stay_in_the_report(
+    client: TestClient, admin_client: AdminClient
+) -> None:
+    block_id = create(admin_client)
+    today = datetime.now(UTC).date().isoformat()
+    engine = client.app.state.services.engine  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        for variant, purchases in (("1", 10), ("2", 40)):
+            conn.execute(
+                insert(report_block_daily).values(
+                    site_id=admin_client.site_id, day=today, block_id=str(block_id),
+                    variant_id=variant, impressions=1000, clicks=60, purchases=purchases,
+                )
+            )  # fmt: skip
+    assert admin_client.submit(f"{base(admin_client)}/{block_id}/delete").status_code == 303
+    shown = page(admin_client, "/report")
+    assert f"Block {block_id}: deleted" in shown
+    assert f"r{block_id}v2 wins on conversion" in shown
+    assert f"{today} v2 delete" in shown

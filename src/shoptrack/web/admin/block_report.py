@@ -8,6 +8,7 @@ out as everywhere in the block report) and ``reports.block_summary``; nothing is
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from starlette.responses import Response
 from shoptrack.errors import ShoptrackError
 from shoptrack.recommend.blocks import Block, BlockStore
 from shoptrack.reports.block_summary import BlockSummary, reported_blocks, summarize
-from shoptrack.reports.queries import block_report
+from shoptrack.reports.queries import block_report, daily_funnel
 from shoptrack.reports.verdict import METHOD, METRIC_LABELS
 from shoptrack.web.admin.charts import Mark, Series, line_chart
 from shoptrack.web.admin.pages import SitePage, render
@@ -57,7 +58,12 @@ def change_marks(history: list[dict[str, Any]], first: date, last: date) -> list
 
 
 def build_sections(
-    store: BlockStore, site_id: str, report: dict[str, Any], blocks: list[Block], only: int | None
+    store: BlockStore,
+    site_id: str,
+    report: dict[str, Any],
+    funnel: Mapping[int, Mapping[str, Sequence[float]]],
+    blocks: list[Block],
+    only: int | None,
 ) -> list[Section]:
     first, last = date.fromisoformat(report["from"]), date.fromisoformat(report["to"])
     known = {b.block_id: b for b in blocks}
@@ -65,8 +71,11 @@ def build_sections(
     sections = []
     for block_id in ids if only is None else [i for i in ids if i == only]:
         block = known.get(block_id)
-        variants = [v.ident for v in block.variants] if block is not None else []
-        summary = summarize(report, block_id, variants)
+        if block is not None:
+            variants = [v.ident for v in block.variants]
+        else:  # deleted: its variants as the report names them (the control the lowest)
+            variants = [r["variant_id"] for r in report["totals"] if r["block_id"] == block_id]
+        summary = summarize(report, block_id, variants, funnel.get(block_id, {}))
         marks = change_marks(store.history(site_id, block_id), first, last)
         series = [Series(label, summary.daily[name]) for name, label in SERIES]
         title = f"Block {block_id}: funnel per day"
@@ -92,8 +101,10 @@ async def blocks_report_page(request: Request, ctx: SitePage) -> Response:
     engine = ctx.services.engine
 
     def load() -> list[Section]:
-        report = block_report(engine, ctx.site_id, first, last, only)
-        return build_sections(store, ctx.site_id, report, store.list_blocks(ctx.site_id), only)
+        report = block_report(engine, ctx.site_id, first, last, only, with_days=False)
+        funnel = daily_funnel(engine, ctx.site_id, first, last, only)
+        blocks = store.list_blocks(ctx.site_id)
+        return build_sections(store, ctx.site_id, report, funnel, blocks, only)
 
     sections = await run_in_threadpool(load)
     context = {
