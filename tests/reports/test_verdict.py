@@ -142,7 +142,8 @@ def test_block_verdict_without_winner_names_what_is_missing() -> None:
 def test_block_verdict_when_the_control_beats_every_variant() -> None:
     verdict = block_verdict([("r1v1", Counts(1000, 90, 35)), ("r1v2", Counts(1000, 50, 10))])
     assert verdict.winner == "r1v1"
-    assert "control" in verdict.summary
+    assert verdict.summary.startswith("r1v1 (the control) beats every other variant (r1v2: ")
+    assert "conversion: control better, P = 0.99" in verdict.summary
 
 
 def test_block_with_one_variant_has_nothing_to_compare() -> None:

@@ -217,7 +217,10 @@ def block_verdict(arms: Sequence[tuple[str, Counts]]) -> BlockVerdict:
         metric: Metric = (
             "conversion" if any(v.decided_by == "conversion" for v in verdicts) else "ctr"
         )
-        summary = f"{control_id} (the control) beats every other variant"
+        reasons = "; ".join(
+            f"{v.variant}: {getattr(v, v.decided_by or 'ctr').reason}" for v in verdicts
+        )
+        summary = f"{control_id} (the control) beats every other variant ({reasons})"
         return BlockVerdict(control_id, verdicts, control_id, metric, summary)
     waiting = "; ".join(f"{v.variant}: {v.missing}" for v in verdicts if v.winner is None)
     return BlockVerdict(control_id, verdicts, None, None, f"no winner yet — {waiting}")

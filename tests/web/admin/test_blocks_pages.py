@@ -69,6 +69,9 @@ def test_editing_a_block_saves_it_and_records_who(admin_client: AdminClient) -> 
     assert f"Block {block_id}: Others also viewed" in shown and "8 products" in shown
     assert 'value="You may like"' in shown and '{"in_stock":true}' in shown
     assert "admin:staff@example.com" in shown and "update" in shown
+    emptied = admin_client.submit(f"{base(admin_client)}/{block_id}", {**NEW_BLOCK, "name": ""})
+    assert emptied.status_code == 303
+    assert f"Block {block_id}: Block {block_id}" in page(admin_client, f"/{block_id}")
 
 
 def test_go_live_and_pause_change_what_the_shop_is_served(

@@ -170,7 +170,8 @@ async def _change(
 @router.post(ONE, name="admin_block_update")
 async def update_block(request: Request, ctx: SiteForm, block_id: int) -> Response:
     def apply(service: RecommendationService, values: dict[str, str]) -> Any:
-        return service.blocks.update(ctx.site_id, block_id, block_fields(values), actor=actor(ctx))
+        fields = {"name": f"Block {block_id}", **block_fields(values)}  # emptied: as created
+        return service.blocks.update(ctx.site_id, block_id, fields, actor=actor(ctx))
 
     return await _change(request, ctx, block_id, "block", BLOCK_INPUTS, apply)
 
