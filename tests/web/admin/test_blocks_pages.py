@@ -244,6 +244,9 @@ def test_the_report_shows_the_funnel_and_the_verdict(
     assert f"{today} v1 create" in shown and f"{today} v2 add_variant" in shown
     narrowed = page(admin_client, f"/report?block={block_id}&from=2020-01-01&to=2020-01-31")
     assert "no impressions yet" in narrowed and "2020-01-01 to 2020-01-31" in narrowed
+    listed = page(admin_client)
+    assert "2,000 impressions" in listed and f"r{block_id}v2 wins</strong> on conversion" in listed
+    assert "no block has figures" not in page(admin_client, "/report?block=" + "9" * 5000).lower()
     refused = admin_client.get(base(admin_client) + "/report?from=yesterday")
     assert refused.status_code == 400 and "from: expected a day as YYYY-MM-DD" in refused.text
 

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from markupsafe import Markup
+from sqlalchemy import Engine
 from starlette.responses import Response
 
 from shoptrack.errors import ShoptrackError
@@ -96,7 +97,8 @@ async def blocks_report_page(request: Request, ctx: SitePage) -> Response:
         problem = exc.message
         first, last = day_range(None, None)
     text = (q.get("block") or "").strip()
-    only = int(text) if text.isdigit() and 0 < int(text) <= MAX_BLOCK_ID else None
+    number = int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else 0
+    only = number if 0 < number <= MAX_BLOCK_ID else None
     store = service_of(request).blocks
     engine = ctx.services.engine
 
@@ -117,3 +119,12 @@ async def blocks_report_page(request: Request, ctx: SitePage) -> Response:
         "metric_labels": METRIC_LABELS,
     }
     return render(request, ctx, "blocks/report.html", context, status_code=400 if problem else 200)
+
+
+def recent_summaries(engine: Engine, site_id: str, blocks: list[Block]) -> dict[int, BlockSummary]:
+    """The last 30 days of each block, for the list of blocks (sums only, one query)."""
+    first, last = day_range(None, None)
+    report = block_report(engine, site_id, first, last, with_days=False)
+    return {
+        b.block_id: summarize(report, b.block_id, [v.ident for v in b.variants], {}) for b in blocks
+    }

@@ -30,6 +30,7 @@ from shoptrack.web.admin.block_forms import (
     variant_values,
     weight_of,
 )
+from shoptrack.web.admin.block_report import recent_summaries
 from shoptrack.web.admin.block_report import router as report_router
 from shoptrack.web.admin.pages import (
     AdminContext,
@@ -113,8 +114,10 @@ async def block_page(
 @router.get(BASE, name="admin_blocks")
 async def list_blocks(request: Request, ctx: SitePage) -> Response:
     blocks = await _call(service_of(request).blocks.list_blocks, ctx.site_id)
+    recent = await _call(recent_summaries, ctx.services.engine, ctx.site_id, blocks)
     deleted = request.query_params.get("deleted", "")
-    context = {"blocks": blocks, "deleted": deleted if deleted.isdigit() else None}
+    shown = deleted if deleted.isascii() and deleted.isdigit() and len(deleted) <= 10 else None
+    context = {"blocks": blocks, "recent": recent, "deleted": shown}
     return render(request, ctx, "blocks/list.html", context)
 
 
