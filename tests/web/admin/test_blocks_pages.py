@@ -240,7 +240,8 @@ def test_the_report_shows_the_funnel_and_the_verdict(
     assert "Beta–Binomial" in shown and "computed exactly" in shown
     assert "1,000" in shown and "5.00 %" in shown and "3.50 %" in shown  # CTR r1v1, conv r1v2
     assert "700.00" in shown and "20.00" in shown  # revenue, AOV
-    assert '<svg class="chart"' in shown
+    assert shown.count('<svg class="chart"') == 2  # impressions and clicks; carts and purchases
+    assert f"Block {block_id}: add-to-carts and purchases per day" in shown
     assert f"{today} v1 create" in shown and f"{today} v2 add_variant" in shown
     narrowed = page(admin_client, f"/report?block={block_id}&from=2020-01-01&to=2020-01-31")
     assert "no impressions yet" in narrowed and "2020-01-01 to 2020-01-31" in narrowed

@@ -31,8 +31,13 @@ from shoptrack.web.api.reports import day_range
 from shoptrack.web.recs import service_of
 
 router = APIRouter()
-SERIES = (("impressions", "Impressions"), ("clicks", "Clicks"),
-          ("add_to_carts", "Add-to-carts"), ("purchases", "Purchases"))  # fmt: skip
+# Two charts: impressions run some hundred times above purchases, which on one scale would
+# lie flat along the axis.
+CHARTS = (
+    ("Impressions and clicks per day", (("impressions", "Impressions"), ("clicks", "Clicks"))),
+    ("Add-to-carts and purchases per day",
+     (("add_to_carts", "Add-to-carts"), ("purchases", "Purchases"))),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +49,7 @@ class Section:
     status: str
     summary: BlockSummary
     changes: tuple[Mark, ...]  # the block's changes in the period
-    chart: Markup
+    charts: tuple[Markup, ...]  # one per CHARTS entry
 
 
 def change_marks(history: list[dict[str, Any]], first: date, last: date) -> list[Mark]:
@@ -78,12 +83,18 @@ def build_sections(
             variants = [r["variant_id"] for r in report["totals"] if r["block_id"] == block_id]
         summary = summarize(report, block_id, variants, funnel.get(block_id, {}))
         marks = change_marks(store.history(site_id, block_id), first, last)
-        series = [Series(label, summary.daily[name]) for name, label in SERIES]
-        title = f"Block {block_id}: funnel per day"
-        chart = line_chart(summary.days, series, marks=marks, title=title)
+        charts = tuple(
+            line_chart(
+                summary.days,
+                [Series(label, summary.daily[name]) for name, label in series],
+                marks=marks,
+                title=f"Block {block_id}: {title[:1].lower()}{title[1:]}",
+            )
+            for title, series in CHARTS
+        )
         name = block.name if block is not None else "deleted"
         status = block.status if block is not None else "deleted"
-        sections.append(Section(block_id, name, status, summary, tuple(marks), chart))
+        sections.append(Section(block_id, name, status, summary, tuple(marks), charts))
     return sections
 
 
