@@ -59,6 +59,9 @@ def test_a_small_fill_gives_every_page_something_to_show(
     assert {"ProductPage", "StatusCart", "PurchasedItems", "CustomerData"} <= types
     # The blocks' history sits in the month of traffic: made before it, changed within it.
     assert len(changes) == 3 and changes[0] < first < changes[-1] < last
+    with services.engine.connect() as conn:
+        updated = set(conn.execute(select(tables.rec_blocks.c.updated_at)).scalars())
+    assert updated == {changes[0], changes[-1]}
     # A month of traffic, all of it in the past.
     assert 20 * 86_400_000 < last - first <= 30 * 86_400_000
     assert last <= time.time() * 1000

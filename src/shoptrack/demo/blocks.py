@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, select, update
 
 from shoptrack.demo.browsing import PlacedBlock
 from shoptrack.demo.sessions import DAY_MS
@@ -50,8 +50,13 @@ def backdate_blocks(engine: Engine, site_id: str, now: int) -> None:
                 .where(changes.site_id == site_id, changes.version == version)
                 .values(at=at)
             )
+        last_change = (
+            select(func.max(changes.at))
+            .where(changes.site_id == site_id, changes.block_id == rec_blocks.c.block_id)
+            .scalar_subquery()
+        )
         conn.execute(
             update(rec_blocks)
             .where(rec_blocks.c.site_id == site_id)
-            .values(created_at=now - 31 * DAY_MS)
+            .values(created_at=now - 31 * DAY_MS, updated_at=last_change)
         )

@@ -2,7 +2,9 @@
 
 The test signs in at ``/admin/login`` as ``shoptrack demo``'s user and follows every link under
 ``/admin`` it finds on the signed-in pages (same origin, GET only, deduplicated by path and
-query), so pages landed later are visited without changing it. It goes breadth first and
+query), starting from where sign-in lands and from every GET route of the dashboard's routers
+that needs no value but the site id (so an area no page links to yet is visited all the same):
+pages landed later are visited without changing it. It goes breadth first and
 visits at most ``MAX_PER_SHAPE`` pages of one shape (the path with its id-like segments
 blanked, and the query's names: ``…/products/*?page``), ``MAX_PAGES`` in all: every kind of
 page, not every product of a listing. Each page must:
@@ -34,6 +36,8 @@ from urllib.parse import SplitResult, parse_qsl, urldefrag, urlsplit
 
 import pytest
 
+from shoptrack.demo.store_files import DEMO_SITE_ID
+from shoptrack.web.admin import ROUTERS
 from tests.support.browser import launch_chromium
 from tests.support.demo_server import DEMO_USER, DemoServer, artifacts_dir
 
@@ -106,6 +110,19 @@ LOW_CONTRAST = """() => {
   }
   return low;
 }"""
+
+
+def _site_pages(origin: str, site_id: str) -> list[str]:
+    """Every dashboard GET route whose only parameter is the site id, for ``site_id``."""
+    found = []
+    for router in ROUTERS:
+        for route in router.routes:
+            path = getattr(route, "path", "")
+            if "GET" not in (getattr(route, "methods", None) or ()):
+                continue
+            if set(re.findall(r"{(\w+)[^}]*}", path)) <= {"site_id"}:
+                found.append(origin + re.sub(r"{site_id[^}]*}", site_id, path))
+    return found
 
 
 def _shape(parts: SplitResult) -> str:
@@ -248,7 +265,8 @@ def test_every_dashboard_page_loads_cleanly_and_is_accessible(
         assert "/admin/login" not in page.url, f"sign-in failed: {page.content()[:2000]}"
         report["/admin/login (signing in)"] += watch.take()
 
-        queue: deque[tuple[str, bool]] = deque([(page.url, False), (f"{demo.url}/admin/", False)])
+        starts = [page.url, f"{demo.url}/admin/", *_site_pages(demo.url, DEMO_SITE_ID)]
+        queue: deque[tuple[str, bool]] = deque((url, False) for url in starts)
         visited: set[str] = set()
         per_shape: dict[str, int] = defaultdict(int)
         while queue and len(visited) < MAX_PAGES:
