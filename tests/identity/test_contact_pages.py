@@ -91,14 +91,14 @@ def test_search_by_any_identifier(identity: IdentityServices, site_id: str) -> N
     cid = identity.contacts.upsert_many(site_id, [row]).contacts[0]["id"]
     service = identity.contacts
     for value in ("C-77", " zoe@EXAMPLE.com", "+1 650 253 0000"):
-        assert [c["id"] for c in search_contacts(service, site_id, value)] == [cid], value
+        assert [c.contact_id for c in search_contacts(service, site_id, value)] == [cid], value
     assert search_contacts(service, site_id, "nobody@example.com") == []
     # One kind asked for: a value that is not of that kind is an error, not "no match".
     with pytest.raises(ShoptrackError):
         search_contacts(service, site_id, "C-77", "email")
-    assert [c["id"] for c in search_contacts(service, site_id, "C-77", "externalCustomerId")] == [
-        cid
-    ]
+    found = search_contacts(service, site_id, "C-77", "externalCustomerId")
+    assert [c.contact_id for c in found] == [cid]
+    assert found[0].profile is not None and found[0].profile["email"] == "zoe@example.com"
 
 
 def test_visitors_devices_and_contacts_of_visitors(

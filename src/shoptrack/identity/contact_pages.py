@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, and_, func, or_, select
 
-from shoptrack.errors import KeyMissing, ShoptrackError
+from shoptrack.errors import KeyMissing, NotFound, ShoptrackError
 from shoptrack.identity.contacts import LOOKUP_KINDS, ContactService
 from shoptrack.identity.crypto import Keyring
 from shoptrack.identity.store import record_from_row, resolve_contact_row, visitors_of
@@ -111,22 +111,38 @@ def newest_contacts(
 
 def search_contacts(
     service: ContactService, site_id: str, value: str, kind: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[ContactRow]:
     """Live contacts whose e-mail, phone or external id (or only ``kind``) is ``value``.
 
     Each kind is looked up through its blind index; a value that is not a valid e-mail or
     phone is simply not one of those (an error only when ``kind`` asked for exactly that).
     """
-    kinds = (kind,) if kind else LOOKUP_KINDS
-    found: dict[str, dict[str, Any]] = {}
-    for one in kinds:
+    found: list[str] = []
+    for one in (kind,) if kind else LOOKUP_KINDS:
         try:
-            for contact in service.lookup(site_id, one, value):
-                found.setdefault(contact["id"], contact)
+            contact_id = service.find_id(site_id, one, value)
+        except NotFound:
+            continue
         except ShoptrackError:
             if kind:
                 raise
-    return list(found.values())
+            continue
+        if contact_id not in found:
+            found.append(contact_id)
+    c = contacts.c
+    with service.engine.connect() as conn:
+        rows = (
+            {
+                r.contact_id: r
+                for r in conn.execute(
+                    select(contacts).where(c.site_id == site_id, c.contact_id.in_(found))
+                )
+            }
+            if found
+            else {}
+        )
+        counts = _visitor_counts(conn, site_id, found)
+    return [_row(rows[i], service.keyring, counts.get(i, 0)) for i in found if i in rows]
 
 
 def contact_visitor_ids(engine: Engine, site_id: str, contact_id: str) -> tuple[str, list[str]]:
