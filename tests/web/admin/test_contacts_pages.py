@@ -66,9 +66,7 @@ def test_newest_first_and_search_by_any_identifier(
 def test_search_without_csrf_is_refused(
     client: TestClient, site: tuple[str, str], admin_client: AdminClient
 ) -> None:
-    answer = admin_client.post(
-        f"/admin/sites/{site[0]}/contacts", data={"q": "anyone@example.com"}
-    )
+    answer = admin_client.post(f"/admin/sites/{site[0]}/contacts", data={"q": "anyone@example.com"})
     assert answer.status_code == 403
 
 

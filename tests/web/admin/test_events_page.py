@@ -62,7 +62,9 @@ def test_the_cursor_pages_through_older_events(
 ) -> None:
     site_id = admin_client.site_id
     for batch in range(6):
-        send_browser(client, site_id, f"v{batch}", *[product_view(f"K{batch}-{n}") for n in range(10)])
+        send_browser(
+            client, site_id, f"v{batch}", *[product_view(f"K{batch}-{n}") for n in range(10)]
+        )
     first = _events(admin_client, type="ProductPage")
     older = re.search(r'href="([^"]+)" rel="next">Older', first)
     assert older is not None and "type=ProductPage" in older.group(1)
@@ -72,9 +74,7 @@ def test_the_cursor_pages_through_older_events(
     assert 'rel="next">Older' not in second and ">Newest</a>" in second
 
 
-def test_live_reloads_the_newest_page_only(
-    client: TestClient, admin_client: AdminClient
-) -> None:
+def test_live_reloads_the_newest_page_only(client: TestClient, admin_client: AdminClient) -> None:
     send_browser(client, admin_client.site_id, "v1", product_view("P1"))
     live = _events(admin_client, live="1")
     assert '<meta http-equiv="refresh" content="5">' in live

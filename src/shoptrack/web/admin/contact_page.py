@@ -70,7 +70,9 @@ def load_contact(ctx: AdminContext, contact_id: str, before: int | None) -> Cont
         contact = ctx.services.identity.contacts.get(ctx.site_id, live_id)
     except KeyMissing as error:
         problem = error.message
-    page = event_page(engine, ctx.site_id, EventFilter(None, tuple(visitors), before), TIMELINE_SIZE)
+    page = event_page(
+        engine, ctx.site_id, EventFilter(None, tuple(visitors), before), TIMELINE_SIZE
+    )
     links = dict.fromkeys(visitors, live_id)
     return ContactView(
         live_id,
@@ -119,7 +121,7 @@ async def contact_export(ctx: SitePage, contact_id: str) -> Response:
         body,
         media_type="application/json",
         headers={
-            "Content-Disposition": f"attachment; filename=\"{filename}\"",
+            "Content-Disposition": f'attachment; filename="{filename}"',
             "Cache-Control": "no-store",  # personal data: not kept by the browser's cache
         },
     )

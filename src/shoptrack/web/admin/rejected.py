@@ -65,7 +65,9 @@ async def rejected_list(request: Request, ctx: SitePage) -> Response:
             "page": page,
             # Known values first; one seen in a link but not known is still offered.
             "codes": CODES if query.code in ("", *CODES) else (*CODES, query.code),
-            "steps": KNOWN_STEPS if query.step in ("", *KNOWN_STEPS) else (*KNOWN_STEPS, query.step),
+            "steps": KNOWN_STEPS
+            if query.step in ("", *KNOWN_STEPS)
+            else (*KNOWN_STEPS, query.step),
             "older_url": query.link(base, before=page.older) if page.older else None,
             "newest_url": query.link(base, before=None) if query.before else None,
         },
