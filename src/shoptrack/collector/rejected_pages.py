@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select
 
 from shoptrack.collector.pipeline import STEPS
 from shoptrack.identity.crypto import PURPOSE_REJECTED_BODY, KeyMaterialError, Keyring
+from shoptrack.store.newest_first import newest_first
 from shoptrack.store.tables import rejected_events
 
 # Every step a rejection can name: the per-event pipeline's, then those around it.
@@ -100,19 +101,29 @@ def _open(keyring: Keyring, row: Any) -> RejectedEvent:
     )
 
 
+def rejected_statement(
+    dialect: str, site_id: str, wanted: RejectedFilter, limit: int
+) -> Select[Any]:
+    """One page's query: newest first on the site's index by code, by step, or by seq."""
+    r = rejected_events.c
+    # One filter is the index's key (newest_first), the other, if any, a plain condition.
+    key, rest = None, None
+    if wanted.code:
+        key = (r.code, wanted.code)
+        rest = r.step == wanted.step if wanted.step else None
+    elif wanted.step:
+        key = (r.step, wanted.step)
+    where, order = newest_first(dialect, r.site_id, site_id, r.seq, wanted.before_seq, key)
+    if rest is not None:
+        where.append(rest)
+    return select(rejected_events).where(*where).order_by(*order).limit(limit)
+
+
 def rejected_page(
     engine: Engine, keyring: Keyring, site_id: str, wanted: RejectedFilter, limit: int = 50
 ) -> RejectedPage:
     """One page of the site's refused events, newest first, bodies decrypted."""
-    r = rejected_events.c
-    stmt = select(rejected_events).where(r.site_id == site_id)
-    if wanted.code:
-        stmt = stmt.where(r.code == wanted.code)
-    if wanted.step:
-        stmt = stmt.where(r.step == wanted.step)
-    if wanted.before_seq is not None:
-        stmt = stmt.where(r.seq < wanted.before_seq)
-    stmt = stmt.order_by(r.seq.desc()).limit(limit + 1)
+    stmt = rejected_statement(engine.dialect.name, site_id, wanted, limit + 1)
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
     shown = [_open(keyring, row) for row in rows[:limit]]

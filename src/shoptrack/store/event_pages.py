@@ -1,9 +1,10 @@
 """The event log a page at a time, newest first, for people reading it (the dashboard).
 
 Every query walks an index backwards from a ``seq`` cursor and stops after one page:
-``(site_id, seq)`` for the whole log, ``(site_id, type, seq)`` for one type and ``(site_id,
-visitor_id, seq)`` for visitors (one query per visitor, so each is an index range read in
-order, never a sort of all of a visitor's events). A page costs the same on the millionth
+``(site_id, seq)`` for the whole log, ``(site_id, type, seq)`` for one type (written so that
+PostgreSQL does too: ``newest_first.py``) and ``(site_id, visitor_id, seq)`` for visitors (one
+query per visitor, so each is an index range read in order, never a sort of all of a
+visitor's events). A page costs the same on the millionth
 event as on the first. ``identity_enc`` is never read here: the page shows the canonical
 JSON only, which holds no personal data.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, Select, select
 
+from shoptrack.store.newest_first import newest_first
 from shoptrack.store.tables import events
 
 # More visitors than this are read with ``IN`` lists, a chunk per query (a person with
@@ -63,8 +65,26 @@ _COLUMNS = (
 )
 
 
-def _base(site_id: str, wanted: EventFilter, limit: int) -> Select[tuple[object, ...]]:
+def page_statement(
+    dialect: str,
+    site_id: str,
+    wanted: EventFilter,
+    limit: int,
+    visitor: str | Sequence[str] | None = None,
+) -> Select[tuple[object, ...]]:
+    """The query of one page: of ``visitor`` (a visitor id, or a list of them) when given, on
+    the visitors' index; else of the whole site or one type (``store/newest_first.py``)."""
+    if visitor is None:
+        key = (events.c.type, wanted.event_type) if wanted.event_type else None
+        where, order = newest_first(
+            dialect, events.c.site_id, site_id, events.c.seq, wanted.before_seq, key
+        )
+        return select(*_COLUMNS).where(*where).order_by(*order).limit(limit)
     stmt = select(*_COLUMNS).where(events.c.site_id == site_id)
+    if isinstance(visitor, str):
+        stmt = stmt.where(events.c.visitor_id == visitor)
+    else:
+        stmt = stmt.where(events.c.visitor_id.in_(list(visitor)))
     if wanted.event_type is not None:
         stmt = stmt.where(events.c.type == wanted.event_type)
     if wanted.before_seq is not None:
@@ -95,14 +115,12 @@ def _newest(parts: Iterable[list[LoggedEvent]], count: int) -> list[LoggedEvent]
 def _by_visitors(
     conn: Connection, site_id: str, wanted: EventFilter, visitors: Sequence[str], limit: int
 ) -> list[LoggedEvent]:
-    base = _base(site_id, wanted, limit)
+    dialect = conn.dialect.name
     if len(visitors) <= _VISITORS_ONE_BY_ONE:
-        parts = [_rows(conn, base.where(events.c.visitor_id == v)) for v in visitors]
+        groups: list[str | Sequence[str]] = list(visitors)
     else:
-        parts = [
-            _rows(conn, base.where(events.c.visitor_id.in_(visitors[i : i + _CHUNK])))
-            for i in range(0, len(visitors), _CHUNK)
-        ]
+        groups = [visitors[i : i + _CHUNK] for i in range(0, len(visitors), _CHUNK)]
+    parts = [_rows(conn, page_statement(dialect, site_id, wanted, limit, g)) for g in groups]
     return _newest(parts, limit)
 
 
@@ -110,7 +128,7 @@ def event_page(engine: Engine, site_id: str, wanted: EventFilter, limit: int = 5
     """One page of the site's events, newest first, and the cursor of the next one."""
     with engine.connect() as conn:
         if wanted.visitor_ids is None:
-            rows = _rows(conn, _base(site_id, wanted, limit + 1))
+            rows = _rows(conn, page_statement(conn.dialect.name, site_id, wanted, limit + 1))
         else:
             rows = _by_visitors(conn, site_id, wanted, sorted(set(wanted.visitor_ids)), limit + 1)
     older = rows[limit - 1].seq if len(rows) > limit else None

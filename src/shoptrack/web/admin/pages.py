@@ -151,7 +151,19 @@ SiteForm = Annotated[AdminContext, Depends(site_form)]
 
 
 def route_names(request: Request) -> set[str]:
-    return {name for route in request.app.router.routes if (name := getattr(route, "name", None))}
+    return _names(request.app.router.routes)
+
+
+def _names(routes: Any) -> set[str]:
+    # FastAPI 0.165 keeps an included router as one entry (``original_router``): walk into it.
+    out: set[str] = set()
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            out |= _names(inner.routes)
+        elif name := getattr(route, "name", None):
+            out.add(name)
+    return out
 
 
 def page_context(
