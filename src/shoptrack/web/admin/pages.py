@@ -8,6 +8,7 @@ exists is not the user's business).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -150,20 +151,19 @@ SitePage = Annotated[AdminContext, Depends(site_page)]
 SiteForm = Annotated[AdminContext, Depends(site_form)]
 
 
-def route_names(request: Request) -> set[str]:
-    return _names(request.app.router.routes)
-
-
-def _names(routes: Any) -> set[str]:
-    # FastAPI 0.165 keeps an included router as one entry (``original_router``): walk into it.
-    out: set[str] = set()
+def _names(routes: Iterable[Any]) -> Iterator[str]:
     for route in routes:
+        if name := getattr(route, "name", None):
+            yield name
+        # FastAPI keeps an included router as one entry (``_IncludedRouter``, no name) over
+        # its ``original_router``: the names of the areas' pages are in there.
         inner = getattr(route, "original_router", None)
         if inner is not None:
-            out |= _names(inner.routes)
-        elif name := getattr(route, "name", None):
-            out.add(name)
-    return out
+            yield from _names(inner.routes)
+
+
+def route_names(request: Request) -> set[str]:
+    return set(_names(request.app.router.routes))
 
 
 def page_context(
