@@ -85,10 +85,8 @@ def _shop(app: LiveApp) -> str:
 
 
 def _console(problems: list[str], message: Any) -> None:
-    """Console errors, but for Chromium's own ask for /favicon.ico (the dashboard has none;
-    that 404 is no page's fault)."""
-    where = str((message.location or {}).get("url", ""))
-    if message.type == "error" and not where.endswith("/favicon.ico"):
+    if message.type == "error":
+        where = (message.location or {}).get("url", "")
         problems.append(f"{message.text} ({where})")
 
 

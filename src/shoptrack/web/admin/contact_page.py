@@ -10,6 +10,7 @@ wrote: the page after it shows the counts, never the person.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -52,6 +53,13 @@ class ContactView:
     devices: list[Device]
     timeline: list[EventView]
     older: int | None
+
+    def time_of(self, name: str) -> int | None:
+        """``created_at`` / ``updated_at`` of the API's JSON (ISO 8601) as ms, for fmt_time."""
+        value = (self.contact or {}).get(name)
+        if not isinstance(value, str):
+            return None
+        return int(datetime.fromisoformat(value).timestamp() * 1000)
 
 
 def _resolve(ctx: AdminContext, contact_id: str) -> tuple[str, list[str]]:
