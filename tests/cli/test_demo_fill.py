@@ -53,3 +53,14 @@ def test_naming_the_shop_store_is_refused_before_it_is_created(tmp_path: Path, u
     assert result.returncode == 1
     assert "never fills the shop's own ./shoptrack.db" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_password_too_short_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("SHOPTRACK_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "shoptrack", "demo", "--fill-only", "--password-stdin"],
+        cwd=tmp_path, env=plain, input="short\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "at least 10 characters" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from shoptrack.accounts.users import UserRepository
 from shoptrack.config import Settings
+from shoptrack.demo.account import DEMO_USER
 from shoptrack.demo.fill import fill_demo, is_filled
 from shoptrack.errors import ShoptrackError
 from shoptrack.services import Services
@@ -113,3 +115,15 @@ def test_the_retailrocket_sample_is_replayed_when_present(
     # Replayed again with new visitor ids until the events wanted are there.
     assert {v.split("-")[0] for v in visitors} >= {"rr0", "rr1"}
     assert purchases >= 12
+
+
+def test_the_dashboard_user_gets_a_password_shown_once(services: Services, tmp_path: Path) -> None:
+    users = UserRepository(services.engine)
+    first = fill_demo(services, events_wanted=300, data_dir=tmp_path)
+    assert first.password and users.authenticate(DEMO_USER, first.password) is not None
+    assert users.by_email(DEMO_USER).granted_sites == ("demo",)
+    again = fill_demo(services, events_wanted=300, data_dir=tmp_path)
+    assert again.password is None
+    assert users.authenticate(DEMO_USER, first.password) is not None
+    fill_demo(services, events_wanted=300, data_dir=tmp_path, password="chosen-password-1")
+    assert users.authenticate(DEMO_USER, "chosen-password-1") is not None
