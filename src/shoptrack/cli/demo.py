@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shoptrack.cli.options import err
+from shoptrack.demo import DEFAULT_EVENTS
 
 
 def _fill_with_progress(services: Any, **options: Any) -> Any:
@@ -50,7 +51,7 @@ def demo(
     ] = None,
     events: Annotated[
         int, typer.Option(min=100, max=1_000_000, help="events to fill the demo site with")
-    ] = 60_000,
+    ] = DEFAULT_EVENTS,
     data: Annotated[
         Path | None,
         typer.Option(

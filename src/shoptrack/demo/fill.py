@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from shoptrack.demo import DEFAULT_EVENTS
 from shoptrack.demo.account import ensure_demo_user
 from shoptrack.demo.blocks import backdate_blocks, placed_blocks
 from shoptrack.demo.browsing import TrafficRenderer
@@ -43,7 +44,6 @@ from shoptrack.store.sql import now_ms
 from shoptrack.store.tables import contacts, events, rejected_events, trigger_messages
 
 FILLED_MARK = "_demo_filled"
-DEFAULT_EVENTS = 60_000
 DEFAULT_PRODUCTS = 400
 TRIGGER_DAYS = 4  # the trigger rules are on for the last days of traffic
 
