@@ -36,10 +36,10 @@ def services(settings: Settings) -> Services:
 def test_a_small_fill_gives_every_page_something_to_show(
     services: Services, tmp_path: Path
 ) -> None:
-    result = fill_demo(services, events_wanted=2000, data_dir=tmp_path / "no-data")
+    result = fill_demo(services, events_wanted=8000, data_dir=tmp_path / "no-data")
     assert not result.reused and result.api_key
     assert result.source == "generated"
-    assert 2000 <= result.events + result.rejected < 2300
+    assert 8000 <= result.events + result.rejected < 8300
     assert _count(services, tables.events, site_id="demo") == result.events
     assert result.rejected > 0
     assert _count(services, tables.contacts, site_id="demo") == result.contacts > 0
@@ -58,7 +58,7 @@ def test_a_small_fill_gives_every_page_something_to_show(
             select(func.min(tables.events.c.occurred_at), func.max(tables.events.c.occurred_at))
         ).one()
         changes = sorted(conn.execute(select(tables.rec_block_changes.c.at)).scalars())
-    assert {"ProductPage", "StatusCart", "PurchasedItems", "CustomerData"} <= types
+    assert {"PageView", "ProductPage", "StatusCart", "PurchasedItems", "CustomerData"} <= types
     # The blocks' history sits in the month of traffic: made before it, changed within it.
     assert len(changes) == 3 and changes[0] < first < changes[-1] < last
     with services.engine.connect() as conn:

@@ -138,7 +138,12 @@ class TrafficRenderer:
     def _identifies(self, visitor: str, chance: float) -> bool:
         return visitor in self.people or self.rng.random() < chance
 
-    def _send(self, visit: _Visit, at: int, path: str, events: list[dict[str, Any]]) -> None:
+    def _send(
+        self, visit: _Visit, at: int, path: str, events: list[dict[str, Any]], *, load: bool = True
+    ) -> None:
+        """One request; ``load``: a page load, which the tracker opens with a ``PageView``."""
+        if load:
+            events = [{"name": "PageView"}, *events]
         if self.rng.random() < self.reject_rate:
             events = [*events, self._refused()]
         for number, event in enumerate(events):
@@ -157,11 +162,10 @@ class TrafficRenderer:
         visit.requests.append(DemoRequest(at + len(events), visit.agent, visit.ip, body,
                                           len(events)))  # fmt: skip
 
-    def _page(self, visit: _Visit, at: int, path: str, name: str, payload: Any = None) -> None:
-        event: dict[str, Any] = {"name": name}
-        if payload is not None:
-            event["payload"] = payload
-        self._send(visit, at, path, [event])
+    def _page(
+        self, visit: _Visit, at: int, path: str, name: str, payload: Any, *, load: bool = True
+    ) -> None:
+        self._send(visit, at, path, [{"name": name, "payload": payload}], load=load)
 
     def _refused(self) -> dict[str, Any]:
         """One of the mistakes a shop's developer makes while wiring the snippet."""
@@ -226,7 +230,8 @@ class TrafficRenderer:
             visit.cart.append(product)
         visit.cart_guid = str(uuid.uuid4())
         payload = {"StatusCart": _lines(visit.cart), "GUID": visit.cart_guid}
-        self._page(visit, at, f"/product/{product.key}", "StatusCart", payload)
+        # Added on the product page: no new page load.
+        self._page(visit, at, f"/product/{product.key}", "StatusCart", payload, load=False)
 
     def _buy(self, visit: _Visit, at: int, product: DemoProduct) -> None:
         if not visit.cart:

@@ -100,7 +100,10 @@ def returning_recipients(
         at = now + number * 10
         price = products[0].get("price_then") or products[0].get("price") or 1
         page = {"productKey": key, "price": str(price)}
-        events: list[dict[str, Any]] = [{"name": "ProductPage", "payload": {"ProductPage": page}}]
+        events: list[dict[str, Any]] = [
+            {"name": "PageView"},
+            {"name": "ProductPage", "payload": {"ProductPage": page}},
+        ]
         if rng.random() < 0.35:
             line = {"productKey": key, "price": str(price), "quantity": "1",
                     "currency": CURRENCY}  # fmt: skip
