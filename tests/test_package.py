@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -23,3 +24,10 @@ def test_the_documents_link_nothing_outside_the_repository() -> None:
         text = document.read_text()
         for marker in ("../shared", "](http", "](../"):
             assert marker not in text, f"{document.name}: {marker}"
+
+
+def test_the_documents_show_only_pictures_that_exist() -> None:
+    documents = [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *ROOT.glob("docs/*.md")]
+    for document in documents:
+        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)", document.read_text()):
+            assert (document.parent / target).is_file(), f"{document.name}: {target}"

@@ -12,6 +12,7 @@ import orjson
 import typer
 
 from shoptrack.cli.blocks import register as register_recommend_commands
+from shoptrack.cli.demo import demo
 from shoptrack.cli.doctor import doctor
 from shoptrack.cli.evaluate import evaluate_app
 from shoptrack.cli.failures import debug_wanted, explain_failure
@@ -38,6 +39,7 @@ app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(reports_app, name="reports")
 app.add_typer(processors_app, name="processors")
 app.command()(doctor)
+app.command()(demo)
 app.add_typer(triggers_app, name="triggers")
 app.add_typer(users_app, name="users")
 
@@ -219,25 +221,6 @@ def events_tail(
         pass
     finally:
         engine.dispose()
-
-
-@app.command()
-def demo(
-    host: Annotated[str | None, typer.Option(help="address to listen on [127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="port to listen on [8000]")] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="the demo's store [sqlite:///./shoptrack-demo.db, never the shop's own]",
-            show_default=False,
-        ),
-    ] = None,
-) -> None:
-    """Serve a demo shop at /demo/ that sends every event (see them: shoptrack events tail)."""
-    from shoptrack.web.demo import demo_settings, run_demo
-
-    run_demo(demo_settings(database_url, host=host, port=port))
 
 
 # keys rotate|status, worker, sites configure (cli/identity.py)

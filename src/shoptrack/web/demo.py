@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 import socket
-from pathlib import Path
 
 import orjson
 import uvicorn
@@ -20,13 +19,9 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from shoptrack.config import Settings
-from shoptrack.services import open_store
+from shoptrack.demo.store_files import DEMO_SITE_ID
 from shoptrack.store.db import redacted_url
 from shoptrack.web.app import create_app
-
-DEMO_SITE_ID = "demo"
-DEMO_DATABASE_URL = "sqlite:///./shoptrack-demo.db"
-DEMO_KEY_FILE = Path("./shoptrack-demo.keys")
 
 PRODUCTS = {
     "24-MB02": ("Fusion Backpack", "59.00"),
@@ -231,29 +226,6 @@ def demo_routes(settings: Settings, site_id: str = DEMO_SITE_ID) -> list[Route]:
     ]
 
 
-def ensure_demo_site(settings: Settings, site_id: str = DEMO_SITE_ID) -> str | None:
-    """Create the demo site when it does not exist; returns its new API key, or None."""
-    engine, _, repo = open_store(settings)
-    try:
-        if repo.get(site_id) is not None:
-            return None
-        return repo.create("Demo shop", site_id)[1]
-    finally:
-        engine.dispose()
-
-
-def demo_settings(database_url: str | None, **overrides: object) -> Settings:
-    """The demo's own store and key file, never the shop's ``./shoptrack.db``: a demo site in
-    a real store would be served, trained and reported with the real ones. ``--database-url``
-    picks another store on purpose."""
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if database_url:
-        values["database_url"] = database_url
-    else:
-        values.update(database_url=DEMO_DATABASE_URL, key_file=DEMO_KEY_FILE)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
 class PortTaken(Exception):
     pass
 
@@ -274,22 +246,15 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_demo(settings: Settings, site_id: str = DEMO_SITE_ID) -> None:
-    """Create the demo site if needed and serve the app with the demo pages added."""
+def run_demo(settings: Settings, site_id: str = DEMO_SITE_ID, *, sock: socket.socket) -> None:
+    """Serve the app (the dashboard included) with the demo pages added, on ``sock``."""
     err = Console(stderr=True, soft_wrap=True)  # commands printed whole, to copy
-    try:
-        sock = bind(settings.host, settings.port)
-    except PortTaken as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise SystemExit(1) from None
-    key = ensure_demo_site(settings, site_id)
-    if key is not None:
-        err.print(f"created site {site_id!r}; its API key (shown once): {key}")
     app = create_app(settings)
     app.router.routes.extend(demo_routes(settings, site_id))
     address = f"http://{settings.host}:{settings.port}"
     store = redacted_url(settings.database_url)
     err.print(f"demo shop: [bold]{address}/demo/[/bold] (its own store: {store})")
+    err.print(f"dashboard: [bold]{address}/admin/[/bold]")
     err.print(
         f"watch the events arrive: shoptrack events tail --site {site_id} --database-url {store}"
     )
