@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from shoptrack.analytics.processor import AnalyticsProcessor
 from shoptrack.catalog.event_values import CatalogEventProcessor
 from shoptrack.catalog.quorum import QuorumRule
 from shoptrack.config import Settings
@@ -55,6 +56,12 @@ def block_reports(settings: Settings, _engine: Engine, _keyring: Keyring) -> Pro
 def trigger_reports(settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
     # After identity in each round: an order's visitor is usually linked to its contact.
     return TriggerReportProcessor(settings.attribution_window_days, settings.include_bots)
+
+
+@PROCESSORS.register("analytics")
+def traffic_counts(_settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
+    # Counts bots too, marked as such: the dashboard shows them apart (no setting to rebuild).
+    return AnalyticsProcessor()
 
 
 def build_runner(settings: Settings, engine: Engine, keyring: Keyring) -> ProcessorRunner:

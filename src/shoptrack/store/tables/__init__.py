@@ -7,6 +7,12 @@ Importing this package names every table, so ``from shoptrack.store import table
 
 from __future__ import annotations
 
+from shoptrack.store.tables.analytics import (
+    traffic_daily,
+    traffic_pages,
+    traffic_types,
+    traffic_visitors,
+)
 from shoptrack.store.tables.base import SeqType, metadata
 from shoptrack.store.tables.catalog import (
     catalog_browser_reports,
@@ -79,6 +85,10 @@ __all__ = [
     "report_click_sessions",
     "report_clicks",
     "sites",
+    "traffic_daily",
+    "traffic_pages",
+    "traffic_types",
+    "traffic_visitors",
     "trigger_attempts",
     "trigger_candidates",
     "trigger_catalog_marks",

@@ -1,0 +1,190 @@
+"""What one batch of the ``analytics`` processor adds to the traffic tables, and its reset."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, delete, func, or_, select
+
+from shoptrack.store.sql import chunks, insert_for
+from shoptrack.store.tables import traffic_daily, traffic_pages, traffic_types, traffic_visitors
+
+DayTypeBot = tuple[str, str, bool]
+
+
+@dataclass(slots=True)
+class VisitorDay:
+    viewed: bool = False
+    carted: bool = False
+    bought: bool = False
+
+
+@dataclass(slots=True)
+class TypeSeen:
+    first_seen: int
+    last_seen: int
+    events: int = 0
+
+
+@dataclass(slots=True)
+class PageSeen:
+    bot: bool
+    url: str
+    type: str
+    last_seen: int
+
+
+@dataclass
+class Batch:
+    """One site's part of a batch."""
+
+    events: dict[DayTypeBot, int] = field(default_factory=lambda: defaultdict(int))
+    revenue: dict[DayTypeBot, float] = field(default_factory=lambda: defaultdict(float))
+    visitors: dict[tuple[bool, str, str], VisitorDay] = field(default_factory=dict)
+    types: dict[tuple[str, str], TypeSeen] = field(default_factory=dict)
+    pages: list[PageSeen] = field(default_factory=list)
+
+    def see_type(self, kind: str, source: str, received_at: int) -> None:
+        seen = self.types.get((kind, source))
+        if seen is None:
+            seen = self.types[(kind, source)] = TypeSeen(received_at, received_at)
+        seen.first_seen = min(seen.first_seen, received_at)
+        seen.last_seen = max(seen.last_seen, received_at)
+        seen.events += 1
+
+
+def url_hash(url: str) -> str:
+    return hashlib.sha1(url.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()
+
+
+def write(conn: Connection, site_id: str, batch: Batch, pages_kept: int) -> None:
+    _daily(conn, site_id, batch)
+    _visitors(conn, site_id, batch)
+    _types(conn, site_id, batch)
+    _pages(conn, site_id, batch, pages_kept)
+
+
+def _daily(conn: Connection, site_id: str, batch: Batch) -> None:
+    if not batch.events:
+        return
+    D = traffic_daily
+    rows = [
+        {
+            "site_id": site_id,
+            "day": day,
+            "type": kind,
+            "bot": bot,
+            "events": count,
+            "revenue": batch.revenue.get((day, kind, bot), 0.0),
+        }
+        for (day, kind, bot), count in sorted(batch.events.items())
+    ]
+    stmt = insert_for(conn, D)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["site_id", "day", "type", "bot"],
+        set_={
+            "events": D.c.events + stmt.excluded.events,
+            "revenue": D.c.revenue + stmt.excluded.revenue,
+        },
+    )
+    for part in chunks(rows):
+        conn.execute(stmt, list(part))
+
+
+def _visitors(conn: Connection, site_id: str, batch: Batch) -> None:
+    if not batch.visitors:
+        return
+    V = traffic_visitors
+    rows = [
+        {
+            "site_id": site_id,
+            "bot": bot,
+            "day": day,
+            "visitor_id": visitor_id,
+            "viewed": v.viewed,
+            "carted": v.carted,
+            "bought": v.bought,
+        }
+        for (bot, day, visitor_id), v in sorted(batch.visitors.items())
+    ]
+    stmt = insert_for(conn, V)
+    flags = ("viewed", "carted", "bought")
+    # A visitor seen again that day with no new step leaves the row as it is (no write).
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["site_id", "bot", "day", "visitor_id"],
+        set_={name: or_(V.c[name], stmt.excluded[name]) for name in flags},
+        where=or_(*(stmt.excluded[name] & ~V.c[name] for name in flags)),
+    )
+    for part in chunks(rows):
+        conn.execute(stmt, list(part))
+
+
+def _types(conn: Connection, site_id: str, batch: Batch) -> None:
+    if not batch.types:
+        return
+    T = traffic_types
+    rows = [
+        {
+            "site_id": site_id,
+            "type": kind,
+            "source": source,
+            "first_seen": seen.first_seen,
+            "last_seen": seen.last_seen,
+            "events": seen.events,
+        }
+        for (kind, source), seen in sorted(batch.types.items())
+    ]
+    stmt = insert_for(conn, T)
+    lowest = func.min if conn.dialect.name == "sqlite" else func.least
+    highest = func.max if conn.dialect.name == "sqlite" else func.greatest
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["site_id", "type", "source"],
+        set_={
+            "first_seen": lowest(T.c.first_seen, stmt.excluded.first_seen),
+            "last_seen": highest(T.c.last_seen, stmt.excluded.last_seen),
+            "events": T.c.events + stmt.excluded.events,
+        },
+    )
+    conn.execute(stmt, rows)
+
+
+def _pages(conn: Connection, site_id: str, batch: Batch, kept: int) -> None:
+    if not batch.pages:
+        return
+    P = traffic_pages
+    rows = [
+        {
+            "site_id": site_id,
+            "bot": page.bot,
+            "url_hash": url_hash(page.url),
+            "url": page.url,
+            "type": page.type,
+            "last_seen": page.last_seen,
+        }
+        for page in batch.pages
+    ]
+    stmt = insert_for(conn, P)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["site_id", "bot", "url_hash"],
+        set_={"type": stmt.excluded.type, "last_seen": stmt.excluded.last_seen},
+        where=P.c.last_seen <= stmt.excluded.last_seen,
+    )
+    conn.execute(stmt, rows)
+    for bot in sorted({page.bot for page in batch.pages}):
+        newest = (
+            select(P.c.url_hash)
+            .where(P.c.site_id == site_id, P.c.bot == bot)
+            .order_by(P.c.last_seen.desc(), P.c.url_hash)
+            .limit(kept)
+        )
+        conn.execute(
+            delete(P).where(P.c.site_id == site_id, P.c.bot == bot, P.c.url_hash.not_in(newest))
+        )
+
+
+def reset(conn: Connection) -> None:
+    """Forget every derived row (the caller moves the cursor back to 0 in the same transaction)."""
+    for table in (traffic_daily, traffic_visitors, traffic_types, traffic_pages):
+        conn.execute(table.delete())
