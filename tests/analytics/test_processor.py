@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, select
 
 from shoptrack.analytics.processor import PAGES_KEPT
+from shoptrack.analytics.state import forget_visitors
 from shoptrack.config import Settings
 from shoptrack.processing.rebuild import rebuild
 from shoptrack.store.tables import traffic_daily, traffic_pages, traffic_types, traffic_visitors
@@ -158,3 +159,26 @@ def test_batches_of_any_size_and_a_rebuild_give_the_same_rows(
     rebuild(engine, settings.model_copy(update={"processor_batch_size": 5000}))
     assert snapshot(engine) == one_by_one
     assert sum(r[4] for r in one_by_one["traffic_daily"]) == 60
+
+
+def test_an_erasure_renames_the_persons_visitor_days_and_keeps_the_counts(
+    engine: Engine,
+) -> None:
+    at = ms("2026-12-01T10:00:00")
+    store(
+        engine,
+        event("s1", "ProductPage", at, "gone"),
+        event("s1", "ProductPage", at + 86_400_000, "gone"),
+        event("s1", "PageView", at, "stays"),
+        event("s2", "PageView", at, "gone"),  # another site's visitor of that id
+    )
+    process(engine)
+    with engine.begin() as conn:
+        report = forget_visitors(conn, "s1", ["ct_1"], ["gone"])
+    assert report == {"traffic_visitor_days_renamed": 2}
+    kept = rows(engine, traffic_visitors, "site_id", "day", "visitor_id", "viewed")
+    assert [r[2] for r in kept if r[0] == "s1"].count("gone") == 0
+    renamed = {r[2] for r in kept if r[0] == "s1" and r[2].startswith("erased-")}
+    assert len(renamed) == 1  # one pseudonym for the visitor, over both days
+    assert ("s2", "2026-12-01", "gone", False) in kept
+    assert len(kept) == 4

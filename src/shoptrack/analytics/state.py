@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, delete, func, or_, select
+from sqlalchemy import Connection, delete, func, or_, select, update
 
 from shoptrack.store.sql import chunks, insert_for
 from shoptrack.store.tables import traffic_daily, traffic_pages, traffic_types, traffic_visitors
@@ -188,3 +189,23 @@ def reset(conn: Connection) -> None:
     """Forget every derived row (the caller moves the cursor back to 0 in the same transaction)."""
     for table in (traffic_daily, traffic_visitors, traffic_types, traffic_pages):
         conn.execute(table.delete())
+
+
+def forget_visitors(
+    conn: Connection, site_id: str, _contact_ids: list[str], visitor_ids: list[str]
+) -> dict[str, int]:
+    """An erasure's step: the person's visitor ids become fresh pseudonyms, as in the log.
+
+    Erasure gives each of the person's visitors an ``erased-…`` id in ``events``; renaming
+    their visitor days the same way (one new id per visitor) keeps every unique-visitor count
+    and funnel exact, and a rebuild gives the same numbers.
+    """
+    V = traffic_visitors
+    renamed = 0
+    for visitor_id in visitor_ids:
+        renamed += conn.execute(
+            update(V)
+            .where(V.c.site_id == site_id, V.c.visitor_id == visitor_id)
+            .values(visitor_id="erased-" + secrets.token_hex(12))
+        ).rowcount
+    return {"traffic_visitor_days_renamed": renamed}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from shoptrack.analytics.processor import AnalyticsProcessor
+from shoptrack.analytics.state import forget_visitors as forget_traffic_visitors
 from shoptrack.catalog.event_values import CatalogEventProcessor
 from shoptrack.catalog.quorum import QuorumRule
 from shoptrack.config import Settings
@@ -23,7 +24,11 @@ from shoptrack.triggers.schedule import TriggerProcessor
 PROCESSORS = ProcessorRegistry()
 # What an erasure also removes, beyond identity's own tables: one step per package that keeps
 # something of a contact (``identity.erasure.ErasureStep``), run in the erasure's transaction.
-ERASURE_STEPS: tuple[ErasureStep, ...] = (forget_trigger_data, forget_visits)
+ERASURE_STEPS: tuple[ErasureStep, ...] = (
+    forget_trigger_data,
+    forget_visits,
+    forget_traffic_visitors,
+)
 
 
 @PROCESSORS.register("identity")
