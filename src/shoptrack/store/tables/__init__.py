@@ -7,6 +7,12 @@ Importing this package names every table, so ``from shoptrack.store import table
 
 from __future__ import annotations
 
+from shoptrack.store.tables.accounts import (
+    dashboard_login_failures,
+    dashboard_sessions,
+    dashboard_user_sites,
+    dashboard_users,
+)
 from shoptrack.store.tables.analytics import (
     traffic_daily,
     traffic_pages,
@@ -70,6 +76,10 @@ __all__ = [
     "contact_merges",
     "contact_visitors",
     "contacts",
+    "dashboard_login_failures",
+    "dashboard_sessions",
+    "dashboard_user_sites",
+    "dashboard_users",
     "events",
     "metadata",
     "pending_identities",

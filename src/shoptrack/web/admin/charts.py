@@ -1,227 +1,235 @@
-"""Server-side SVG charts: a line chart of daily values and a horizontal bar chart.
+"""Charts as SVG drawn on the server: readable without JavaScript, styled by admin.css.
 
-No JavaScript and no style attributes (the CSP refuses them): colours and dashes are SVG
-presentation attributes. Each chart is readable at a glance — a title, a y axis with round
-ticks and grid lines, dated x labels, a legend when there is more than one series — and by a
-screen reader: ``role="img"`` with ``<title>`` and a ``<desc>`` that states what the chart
-shows (per series: total, highest day). Pages put the numbers in a table beside the chart too.
+* ``line_chart(days, series, marks=())``: one line per series over days, with round y ticks
+  and grid lines, dated x labels, dashed vertical ``marks`` (e.g. a block's changes, each
+  labelled), and a legend below (HTML, so it wraps and reads as text).
+* ``bar_chart(labels, values)``: horizontal bars, the value (and an optional note, e.g. a
+  rate) written beside each; for a funnel, the steps in order.
 
-Colours are the Okabe–Ito palette (told apart with colour blindness), each line also has its
-own dash pattern, and every colour keeps a 3:1 contrast with the white background.
+Readable at a glance and by a screen reader: ``role="img"`` with a ``<title>`` and a
+``<desc>`` that says what the chart shows (per series its total and its highest day). Lines
+are told apart by colour *and* dash pattern (the legend draws both), so colour is never the
+only cue. No style attributes (the CSP refuses them): SVG presentation attributes only.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from itertools import count
-from typing import Union
 
 from markupsafe import Markup, escape
 
-Day = Union[date, str]
-Series = Union[Mapping[str, Sequence[float]], Sequence[tuple[str, Sequence[float]]]]
-Mark = tuple[Day, str]
-
-WIDTH, HEIGHT = 720, 260
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 40, 36
-# Okabe–Ito, darkened where needed for 3:1 against white (graphics contrast, WCAG 1.4.11).
-COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#8A6D00", "#56789A", "#000000")
-DASHES = ("", "6 3", "2 3", "8 3 2 3", "1 2", "10 4", "4 4")
-_ids = count(1)
+# The ``s0``…``s5`` swatch classes of admin.css use the same colours.
+COLOURS = ("#0b5cad", "#c2410c", "#1a6b32", "#7c3aed", "#a4161a", "#4a5561")
+# 7 patterns against 6 colours: the first 42 series each get their own pair.
+DASHES = ("", "7 3", "2 3", "9 3 2 3", "4 4", "12 4", "1 3")
+WIDTH, HEIGHT = 760, 260
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 36
+_chart_ids = count(1)
 
 
-def _day_text(day: Day) -> str:
+@dataclass(frozen=True)
+class Series:
+    label: str
+    values: Sequence[float]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A vertical line at one day, e.g. a change of a block."""
+
+    day: str
+    label: str
+
+
+SeriesInput = Sequence[Series] | Mapping[str, Sequence[float]]
+
+
+def _day(day: str | date) -> str:
     return day.isoformat() if isinstance(day, date) else str(day)
 
 
-def _pairs(series: Series) -> list[tuple[str, list[float]]]:
-    items: Iterable[tuple[str, Sequence[float]]]
-    items = series.items() if isinstance(series, Mapping) else series
-    return [(str(name), [float(v) for v in values]) for name, values in items]
+def as_series(series: SeriesInput) -> list[Series]:
+    """``Series`` objects, or a mapping of label → values."""
+    if isinstance(series, Mapping):
+        return [Series(str(label), list(values)) for label, values in series.items()]
+    return list(series)
 
 
-def _number(value: float) -> str:
-    if value == int(value):
-        return f"{int(value):,}"
-    return f"{value:,.2f}"
+def fmt(value: float) -> str:
+    """1,234 for whole numbers, 1,234.50 otherwise."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
 def nice_ticks(highest: float, wanted: int = 4) -> list[float]:
-    """Round tick values from 0 to at least ``highest`` (1, 2, 2.5 or 5 times a power of 10)."""
+    """Round ticks from 0 up to at least ``highest``: steps of 1, 2, 2.5 or 5 × 10ⁿ."""
     if highest <= 0:
         return [0.0, 1.0]
     raw = highest / wanted
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-9))
+    if step >= 1:
+        step = float(math.ceil(step))  # whole ticks for counts: no "0.5 visitors"
     return [step * n for n in range(math.ceil(highest / step - 1e-9) + 1)]
 
 
-def _svg_open(chart_id: str, title: str, desc: str, height: int) -> list[str]:
+def _label_positions(n: int, most: int = 7) -> list[int]:
+    """Up to ``most`` evenly spread day indices, the first and the last always among them."""
+    if n <= most:
+        return list(range(n))
+    step = math.ceil((n - 1) / (most - 1))
+    positions = list(range(0, n, step))
+    if n - 1 - positions[-1] < step / 2:
+        positions[-1] = n - 1
+    else:
+        positions.append(n - 1)
+    return positions
+
+
+def _open(title: str, description: str, height: int) -> list[str]:
+    chart_id = f"chart{next(_chart_ids)}"
     return [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-labelledby="{chart_id}-t {chart_id}-d" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{chart_id}-t">{escape(title)}</title>',
-        f'<desc id="{chart_id}-d">{escape(desc)}</desc>',
-        f'<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#ffffff"/>',
+        f'<desc id="{chart_id}-d">{escape(description)}</desc>',
     ]
 
 
+def describe(days: Sequence[str], series: Sequence[Series], unit: str = "") -> str:
+    """What a screen reader says of a line chart: the period, per series total and peak."""
+    if not days:
+        return "No days to show."
+    span = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+    suffix = f" {unit}" if unit else ""
+    parts = []
+    for s in series:
+        values = [float(v) for v in s.values]
+        if not values or max(values) <= 0:
+            parts.append(f"{s.label}: none")
+            continue
+        peak = max(range(len(values)), key=values.__getitem__)
+        parts.append(
+            f"{s.label}: {fmt(sum(values))}{suffix} in all, the most on {days[peak]} "
+            f"({fmt(values[peak])}{suffix})"
+        )
+    return f"Per day from {span}. " + ("; ".join(parts) or "No series") + "."
+
+
+def _style(index: int) -> tuple[str, str]:
+    """(stroke colour, dasharray attribute) of the series at ``index``."""
+    dash = DASHES[index % len(DASHES)]
+    return COLOURS[index % len(COLOURS)], f' stroke-dasharray="{dash}"' if dash else ""
+
+
+def legend(series: Sequence[Series]) -> Markup:
+    """The series' names, each after a short line in its colour and dash pattern."""
+    items = []
+    for i, s in enumerate(series):
+        colour, dashed = _style(i)
+        items.append(
+            '<li><svg class="key" width="28" height="10" viewBox="0 0 28 10" aria-hidden="true">'
+            f'<line x1="0" y1="5" x2="28" y2="5" stroke="{colour}" stroke-width="3"{dashed}/>'
+            f"</svg>{escape(s.label)}</li>"
+        )
+    return Markup(f'<ul class="legend">{"".join(items)}</ul>')
+
+
 def line_chart(
-    days: Sequence[Day],
-    series: Series,
-    marks: Sequence[Mark] = (),
-    *,
-    title: str = "",
+    days: Sequence[str] | Sequence[date],
+    series: SeriesInput,
+    marks: Sequence[Mark] | Sequence[tuple[str, str]] = (),
+    title: str = "Per day",
     unit: str = "",
 ) -> Markup:
-    """One line per series over ``days`` (a value per day each); ``marks`` are (day, label)
-    pairs drawn as labelled vertical lines (e.g. a block's changes)."""
-    pairs = _pairs(series)
-    n = len(days)
-    title = title or ", ".join(name for name, _ in pairs) or "Chart"
-    highest = max((max(values, default=0.0) for _, values in pairs), default=0.0)
-    ticks = nice_ticks(highest)
-    top_value = ticks[-1]
+    """One line per series over ``days`` (ISO dates), with vertical marks at given days."""
+    names = [_day(d) for d in days]
+    lines = as_series(series)
+    n = len(names)
+    ticks = nice_ticks(max((float(v) for s in lines for v in s.values), default=0.0))
+    top = ticks[-1]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(i: int) -> float:
         return LEFT + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
 
     def y(value: float) -> float:
-        return TOP + plot_h - plot_h * value / top_value
+        return TOP + plot_h - plot_h * value / top
 
-    chart_id = f"chart{next(_ids)}"
-    parts = _svg_open(chart_id, title, _describe(days, pairs, unit), HEIGHT)
+    parts = _open(title, describe(names, lines, unit), HEIGHT)
     for tick in ticks:
-        ty = y(tick)
         parts.append(
-            f'<line x1="{LEFT}" y1="{ty:.1f}" x2="{WIDTH - RIGHT}" y2="{ty:.1f}" '
-            'stroke="#d0d0d0" stroke-width="1"/>'
-        )
-        parts.append(
-            f'<text x="{LEFT - 6}" y="{ty + 4:.1f}" text-anchor="end" font-size="12" '
-            f'fill="#333333">{escape(_number(tick))}</text>'
+            f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+            'stroke="#d0d7de"/>'
+            f'<text x="{LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">'
+            f"{escape(fmt(tick))}</text>"
         )
     parts.append(
-        f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}" '
-        'stroke="#555555" stroke-width="1"/>'
+        f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" '
+        'stroke="#4a5561"/>'
     )
     for i in _label_positions(n):
+        anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
         parts.append(
-            f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle" '
-            f'font-size="12" fill="#333333">{escape(_day_text(days[i]))}</text>'
+            f'<text x="{x(i):.1f}" y="{HEIGHT - 12}" text-anchor="{anchor}">'
+            f"{escape(names[i])}</text>"
         )
-    index = {_day_text(d): i for i, d in enumerate(days)}
-    for day, label in marks:
-        i = index.get(_day_text(day))
-        if i is None:
+    where = {name: i for i, name in enumerate(names)}
+    for mark in marks:
+        day, label = (mark.day, mark.label) if isinstance(mark, Mark) else mark
+        at = where.get(_day(day))
+        if at is None:
             continue
         parts.append(
-            f'<g><title>{escape(_day_text(day))}: {escape(label)}</title>'
-            f'<line x1="{x(i):.1f}" y1="{TOP}" x2="{x(i):.1f}" y2="{TOP + plot_h}" '
-            'stroke="#555555" stroke-width="1" stroke-dasharray="3 3"/>'
-            f'<text x="{x(i) + 3:.1f}" y="{TOP + 12}" font-size="11" fill="#333333">'
-            f"{escape(label)}</text></g>"
+            f"<g><title>{escape(_day(day))}: {escape(label)}</title>"
+            f'<line x1="{x(at):.1f}" x2="{x(at):.1f}" y1="{TOP}" y2="{TOP + plot_h}" '
+            'stroke="#7a4b00" stroke-width="1.5" stroke-dasharray="4 3"/>'
+            f'<text x="{x(at) + 3:.1f}" y="{TOP + 10}">{escape(label[:24])}</text></g>'
         )
-    for k, (name, values) in enumerate(pairs):
-        colour, dash = COLOURS[k % len(COLOURS)], DASHES[k % len(DASHES)]
-        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values[:n]))
-        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+    for k, s in enumerate(lines):
+        colour, dashed = _style(k)
+        values = [float(v) for v in s.values][:n]
+        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
         parts.append(
-            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"'
-            f"{dashed}><title>{escape(name)}</title></polyline>"
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dashed} '
+            f'points="{points}"><title>{escape(s.label)}</title></polyline>'
         )
-        if n == 1 and values:
-            parts.append(f'<circle cx="{x(0):.1f}" cy="{y(values[0]):.1f}" r="3" fill="{colour}"/>')
-    parts.extend(_legend(pairs))
+        if n == 1 and values:  # one day: a line of one point would not show
+            parts.append(f'<circle cx="{x(0):.1f}" cy="{y(values[0]):.1f}" r="4" fill="{colour}"/>')
     parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-def _label_positions(n: int, most: int = 7) -> list[int]:
-    if n <= 0:
-        return []
-    if n <= most:
-        return list(range(n))
-    step = math.ceil((n - 1) / (most - 1))
-    positions = list(range(0, n, step))
-    if positions[-1] != n - 1:
-        if n - 1 - positions[-1] < step / 2:
-            positions[-1] = n - 1
-        else:
-            positions.append(n - 1)
-    return positions
-
-
-def _legend(pairs: list[tuple[str, list[float]]]) -> list[str]:
-    parts: list[str] = []
-    x = LEFT
-    for k, (name, _) in enumerate(pairs):
-        colour, dash = COLOURS[k % len(COLOURS)], DASHES[k % len(DASHES)]
-        dashed = f' stroke-dasharray="{dash}"' if dash else ""
-        parts.append(
-            f'<line x1="{x}" y1="18" x2="{x + 22}" y2="18" stroke="{colour}" '
-            f'stroke-width="3"{dashed}/>'
-            f'<text x="{x + 27}" y="22" font-size="12" fill="#222222">{escape(name)}</text>'
-        )
-        x += 27 + 7 * len(name) + 18
-    return parts
-
-
-def _describe(days: Sequence[Day], pairs: list[tuple[str, list[float]]], unit: str) -> str:
-    if not days:
-        return "No days to show."
-    span = f"{_day_text(days[0])} to {_day_text(days[-1])}"
-    if len(days) == 1:
-        span = _day_text(days[0])
-    suffix = f" {unit}" if unit else ""
-    bits = []
-    for name, values in pairs:
-        if not values or max(values) <= 0:
-            bits.append(f"{name}: none")
-            continue
-        best = max(range(len(values)), key=values.__getitem__)
-        bits.append(
-            f"{name}: {_number(sum(values))}{suffix} in all, "
-            f"most on {_day_text(days[best])} ({_number(values[best])}{suffix})"
-        )
-    return f"Daily values from {span}. " + "; ".join(bits) + "."
+    return Markup("".join(parts)) + legend(lines)
 
 
 def bar_chart(
     labels: Sequence[str],
     values: Sequence[float],
-    *,
     title: str = "",
     notes: Sequence[str] = (),
 ) -> Markup:
-    """Horizontal bars, one per label, each with its value (and an optional note, e.g. a
-    rate) written beside it; for a funnel, give the steps in order."""
-    row_h, gap = 26, 10
-    height = TOP + len(labels) * (row_h + gap) + 8
-    label_w = 190
-    bar_room = WIDTH - label_w - RIGHT - 150
+    """Horizontal bars, one per label (e.g. a funnel's steps), the value written beside."""
+    row = 30
+    height = TOP + row * len(labels) + 8
     highest = max((float(v) for v in values), default=0.0) or 1.0
-    chart_id = f"chart{next(_ids)}"
-    desc = "; ".join(
-        f"{label}: {_number(float(value))}" + (f" ({notes[i]})" if i < len(notes) else "")
-        for i, (label, value) in enumerate(zip(labels, values, strict=False))
-    )
-    title = title or "Chart"
-    parts = _svg_open(chart_id, title, desc + "." if desc else "No values.", height)
-    for i, (label, value) in enumerate(zip(labels, values, strict=False)):
-        top = TOP + i * (row_h + gap)
-        width = max(1.0, bar_room * float(value) / highest) if value else 0.0
-        note = f"  {notes[i]}" if i < len(notes) and notes[i] else ""
+    label_w = 200
+    plot_w = WIDTH - label_w - 230
+    said = [
+        f"{label}: {fmt(float(value))}" + (f" ({notes[i]})" if i < len(notes) and notes[i] else "")
+        for i, (label, value) in enumerate(zip(labels, values, strict=True))
+    ]
+    parts = _open(title or "Bars", "; ".join(said) + "." if said else "No values.", height)
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        top = TOP + i * row
+        width = plot_w * float(value) / highest
+        note = f" · {notes[i]}" if i < len(notes) and notes[i] else ""
         parts.append(
-            f'<text x="{label_w - 8}" y="{top + row_h / 2 + 4:.1f}" text-anchor="end" '
-            f'font-size="13" fill="#222222">{escape(label)}</text>'
-            f'<rect x="{label_w}" y="{top}" width="{width:.1f}" height="{row_h}" '
+            f'<text x="{label_w - 8}" y="{top + 17}" text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{label_w}" y="{top + 4}" width="{width:.1f}" height="20" '
             f'fill="{COLOURS[0]}"/>'
-            f'<text x="{label_w + width + 6:.1f}" y="{top + row_h / 2 + 4:.1f}" '
-            f'font-size="13" fill="#222222">{escape(_number(float(value)) + note)}</text>'
+            f'<text x="{label_w + width + 6:.1f}" y="{top + 17}">'
+            f"{escape(fmt(float(value)) + note)}</text>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -19,13 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from shoptrack.analytics.days import today
 from shoptrack.analytics.queries import DailySeries, Funnel, daily_series, funnel
 from shoptrack.web.admin.charts import bar_chart, line_chart
-from shoptrack.web.admin.pages import SitePage
-from shoptrack.web.admin.templating import render
+from shoptrack.web.admin.pages import SitePage, render
 
 router = APIRouter()
 DEFAULT_DAYS = 30
 MOST_DAYS = 366
 QUICK_PERIODS = (7, 30, 90)
+MOST_LINES = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +88,23 @@ def _rate(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f} % of the step before" if whole else ""
 
 
+def busiest_types(events: dict[str, list[int]], shown: int = MOST_LINES) -> dict[str, list[int]]:
+    """The ``shown - 1`` types with the most events, and the rest summed as "Other types": a
+    dozen lines in one chart cannot be read at a glance (the table below has them all)."""
+    if len(events) <= shown:
+        return dict(sorted(events.items(), key=lambda item: -sum(item[1])))
+    ranked = sorted(events.items(), key=lambda item: (-sum(item[1]), item[0]))
+    kept = dict(ranked[: shown - 1])
+    rest = [sum(day) for day in zip(*(values for _, values in ranked[shown - 1 :]), strict=True)]
+    return {**kept, "Other types": rest}
+
+
 def charts_of(figures: Figures, who: str) -> dict[str, Markup]:
     s, f = figures.series, figures.funnel
     return {
-        "events": line_chart(s.days, s.events, title=f"{who}: events per type per day"),
+        "events": line_chart(
+            s.days, busiest_types(s.events), title=f"{who}: events per type per day"
+        ),
         "visitors": line_chart(
             s.days, {"Unique visitors": s.visitors}, title=f"{who}: unique visitors per day"
         ),
@@ -101,13 +114,20 @@ def charts_of(figures: Figures, who: str) -> dict[str, Markup]:
             title=f"{who}: carts and orders per day",
         ),
         "revenue": line_chart(
-            s.days, {"Revenue": s.revenue}, title=f"{who}: revenue per day (order lines' price × quantity)"
+            s.days,
+            {"Revenue": s.revenue},
+            title=f"{who}: revenue per day (order lines' price × quantity)",
         ),
         "funnel": bar_chart(
             ["Visitors", "Viewed a product", "…and carted", "…and bought"],
             [f.visitors, f.viewed, f.carted, f.bought],
             title=f"{who}: funnel, distinct visitors of the period",
-            notes=["", _rate(f.viewed, f.visitors), _rate(f.carted, f.viewed), _rate(f.bought, f.carted)],
+            notes=[
+                "",
+                _rate(f.viewed, f.visitors),
+                _rate(f.carted, f.viewed),
+                _rate(f.bought, f.carted),
+            ],
         ),
     }
 
@@ -128,6 +148,7 @@ async def charts(request: Request, ctx: SitePage) -> HTMLResponse:
         _read, ctx.services.engine, ctx.site_id, period, show_bots
     )
     context = {
+        "error": None,
         "period": period,
         "show_bots": show_bots,
         "quick": QUICK_PERIODS,

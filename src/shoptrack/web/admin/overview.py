@@ -14,8 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from shoptrack.analytics.days import today
 from shoptrack.analytics.queries import TrackingStatus, tracking_status
 from shoptrack.analytics.snippets import SNIPPETS, loader
-from shoptrack.web.admin.pages import SitePage
-from shoptrack.web.admin.templating import render
+from shoptrack.web.admin.pages import SitePage, render
 from shoptrack.web.hosts import TrustedHosts
 from shoptrack.web.scripts import public_base
 
