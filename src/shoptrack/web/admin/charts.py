@@ -76,13 +76,14 @@ def nice_ticks(highest: float, wanted: int = 4) -> list[float]:
     return [step * n for n in range(math.ceil(highest / step - 1e-9) + 1)]
 
 
-def _label_positions(n: int, most: int = 7) -> list[int]:
+def label_positions(n: int, most: int = 7) -> list[int]:
     """Up to ``most`` evenly spread day indices, the first and the last always among them."""
     if n <= most:
         return list(range(n))
     step = math.ceil((n - 1) / (most - 1))
     positions = list(range(0, n, step))
-    if n - 1 - positions[-1] < step / 2:
+    # A last label closer than most of a step would overlap its neighbour: it moves instead.
+    if n - 1 - positions[-1] < step * 0.8:
         positions[-1] = n - 1
     else:
         positions.append(n - 1)
@@ -92,7 +93,8 @@ def _label_positions(n: int, most: int = 7) -> list[int]:
 def _open(title: str, description: str, height: int) -> list[str]:
     chart_id = f"chart{next(_chart_ids)}"
     return [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'<svg class="chart" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
+        'role="img" '
         f'aria-labelledby="{chart_id}-t {chart_id}-d" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{chart_id}-t">{escape(title)}</title>',
         f'<desc id="{chart_id}-d">{escape(description)}</desc>',
@@ -171,7 +173,7 @@ def line_chart(
         f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" '
         'stroke="#4a5561"/>'
     )
-    for i in _label_positions(n):
+    for i in label_positions(n):
         anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
         parts.append(
             f'<text x="{x(i):.1f}" y="{HEIGHT - 12}" text-anchor="{anchor}">'
