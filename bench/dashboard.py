@@ -22,30 +22,35 @@ The store is a fresh SQLite file, or a fresh schema of the PostgreSQL database g
 from __future__ import annotations
 
 import argparse
-import secrets
+import re
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, func, insert, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from _store import scratch_store  # noqa: E402
+from shoptrack.accounts.users import UserRepository  # noqa: E402
 from shoptrack.analytics.processor import AnalyticsProcessor  # noqa: E402
 from shoptrack.analytics.queries import daily_series, funnel, tracking_status  # noqa: E402
+from shoptrack.config import Settings  # noqa: E402
 from shoptrack.processing.runner import ProcessorRunner  # noqa: E402
 from shoptrack.store.db import create_store_engine  # noqa: E402
 from shoptrack.store.migrate import upgrade  # noqa: E402
 from shoptrack.store.sites_repo import SiteRepository  # noqa: E402
 from shoptrack.store.tables import events, traffic_visitors  # noqa: E402
+from shoptrack.web.app import create_app  # noqa: E402
 
 DAY_MS = 86_400_000
 # (type, share in %): what a shop's log holds, roughly.
@@ -64,25 +69,7 @@ KINDS = [kind for kind, share in MIX for _ in range(share)]
 HUMAN = {"browser": "Firefox", "os": "Linux", "device": "Other", "is_bot": False}
 CRAWLER = {"browser": "Googlebot", "os": "Other", "device": "Spider", "is_bot": True}
 EVENTS_PER_VISIT = 10
-
-
-@contextmanager
-def store(database_url: str | None) -> Iterator[str]:
-    if database_url is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/bench.db"
-        return
-    schema = f"bench_dashboard_{secrets.token_hex(3)}"
-    admin = create_store_engine(database_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in database_url else "?"
-    try:
-        yield f"{database_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+PASSWORD = "bench password, not a secret"
 
 
 class Idle:
@@ -178,7 +165,7 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=50)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    with store(args.database_url) as url:
+    with scratch_store(args.database_url, "bench_dashboard") as url:
         engine = create_store_engine(url)
         upgrade(engine)
         site, _ = SiteRepository(engine).create("Bench shop")
@@ -212,12 +199,13 @@ def main() -> None:
             print(f"visitor-day rows: {visitor_days.scalar_one():,}")
 
         rows = query_timings(engine, site.site_id, today, args.reads)
-        rows += page_timings(url, site.site_id, args.reads)
+        with tempfile.TemporaryDirectory() as keys:
+            rows += page_timings(url, site.site_id, args.reads, Path(keys))
         print()
-        print(f"| {'what':<36} | p50 ms | p99 ms |")
-        print(f"|{'-' * 38}|-------:|-------:|")
+        print(f"| {'what':<40} | p50 ms | p99 ms |")
+        print(f"|{'-' * 42}|-------:|-------:|")
         for name, p50, p99 in rows:
-            print(f"| {name:<36} | {p50:6.1f} | {p99:6.1f} |")
+            print(f"| {name:<40} | {p50:6.1f} | {p99:6.1f} |")
         engine.dispose()
 
 
@@ -232,9 +220,49 @@ def fill(engine: Engine, site_id: str, count: int, start: int, end: int) -> None
             conn.execute(insert(events), rows)
 
 
-def page_timings(database_url: str, site_id: str, reads: int) -> list[tuple[str, float, float]]:
-    """Filled in once the dashboard's sign-in exists (the foundation)."""
-    return []
+def page_timings(
+    database_url: str, site_id: str, reads: int, key_dir: Path
+) -> list[tuple[str, float, float]]:
+    """Each page as a signed-in user gets it, and ``/healthz`` (the stack's floor), through the
+    real app in-process (no processors running: they would compete for the CPU)."""
+    settings = Settings(
+        database_url=database_url,
+        key_file=key_dir / "bench-dashboard.keys",
+        run_processors=False,
+        trusted_hosts="testserver",
+    )
+    app = create_app(settings)
+    # HTTPS, so the Secure session cookie comes back.
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as browser:
+        engine = app.state.services.engine
+        UserRepository(engine).create("bench@example.com", PASSWORD, is_admin=True)
+        form = browser.get("/admin/login").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None
+        signed = browser.post(
+            "/admin/login",
+            data={"email": "bench@example.com", "password": PASSWORD, "csrf_token": token[1]},
+        )
+        assert signed.status_code == 303, signed.text
+
+        def get(path: str) -> Callable[[], object]:
+            def run() -> object:
+                answer = browser.get(path)
+                assert answer.status_code == 200, (path, answer.status_code, answer.text[:500])
+                return answer
+
+            return run
+
+        base = f"/admin/sites/{site_id}"
+        cases = [
+            ("GET /healthz (baseline)", "/healthz"),
+            ("GET /admin (site list, baseline page)", "/admin"),
+            ("GET overview", f"{base}/overview"),
+            ("GET charts (30 days)", f"{base}/charts"),
+            ("GET charts ?days=90", f"{base}/charts?days=90"),
+            ("GET charts ?days=90&bots=show", f"{base}/charts?days=90&bots=show"),
+        ]
+        return [(name, *timed(get(path), reads)) for name, path in cases]
 
 
 if __name__ == "__main__":
