@@ -50,7 +50,8 @@ def test_counts_per_day_type_and_bot_with_revenue_and_funnel_steps(engine: Engin
         ("s1", "2026-12-01", "StatusCart", False, 2, 0.0),
         ("s2", "2026-12-01", "PageView", False, 1, 0.0),
     ]
-    assert rows(engine, traffic_visitors) == [
+    steps = ("site_id", "bot", "day", "visitor_id", "viewed", "carted", "bought")
+    assert rows(engine, traffic_visitors, *steps) == [
         ("s1", False, "2026-12-01", "v1", True, True, True),
         ("s1", False, "2026-12-01", "v2", False, False, False),
         ("s1", True, "2026-12-01", "crawler", False, False, False),
@@ -182,3 +183,26 @@ def test_an_erasure_renames_the_persons_visitor_days_and_keeps_the_counts(
     assert len(renamed) == 1  # one pseudonym for the visitor, over both days
     assert ("s2", "2026-12-01", "gone", False) in kept
     assert len(kept) == 4
+
+
+def test_previous_days_are_right_whatever_order_the_days_arrive_in(engine: Engine) -> None:
+    def on(day: int) -> int:
+        return ms(f"2026-12-{day:02d}T12:00:00")
+
+    store(
+        engine,
+        event("s1", "PageView", on(5), "v1"),
+        event("s1", "ProductPage", on(1), "v1"),
+        event("s1", "PurchasedItems", on(3), "v1", products=[LINE]),
+        event("s1", "ProductPage", on(3), "v1"),
+        event("s1", "StatusCart", on(2), "v1", products=[LINE]),
+    )
+    process(engine, batch_size=1)
+    columns = ("day", "viewed", "carted", "bought", "prev_day", "prev_viewed", "prev_carted",
+               "prev_bought")  # fmt: skip
+    assert rows(engine, traffic_visitors, *columns) == [
+        ("2026-12-01", True, False, False, None, None, None, None),
+        ("2026-12-02", False, True, False, "2026-12-01", "2026-12-01", None, None),
+        ("2026-12-03", True, False, True, "2026-12-02", "2026-12-01", "2026-12-02", None),
+        ("2026-12-05", False, False, False, "2026-12-03", "2026-12-03", "2026-12-02", "2026-12-03"),
+    ]

@@ -9,7 +9,7 @@ per batch, cursor ``analytics`` in ``processor_cursors``) and adds each batch to
   trigger reports count it; currencies are not converted);
 * ``traffic_visitors``: each visitor's days, with whether they viewed a product
   (``ProductPage``), put something in the cart (a ``StatusCart`` with lines) or bought
-  (``PurchasedItems``) that day;
+  (``PurchasedItems``) that day, and their previous such days (``visitor_days.py``);
 * ``traffic_types``: per type and source, first and last arrival (``received_at``) and count;
 * ``traffic_pages``: the newest ``PAGES_KEPT`` distinct page addresses, as stored (scrubbed).
 
@@ -19,8 +19,9 @@ pages leave them out of figures and show them apart without a setting to rebuild
 Most events are never parsed: type, times, visitor and source are columns, and the JSON is read
 only for a cart's lines, an order's value, a possible bot (its text holds ``"is_bot":true``)
 and the batch's newest page addresses. Counts are added per batch, flags and times are
-merged (or, min, max), so the runner's exactly-once batches and ``reports rebuild`` (which
-empties these tables first) give the same numbers as one pass over the log.
+merged (or, min, max), previous days recomputed from the visitor's whole set of days, so the
+runner's exactly-once batches and ``reports rebuild`` (which empties these tables first) give
+the same numbers as one pass over the log, in any batch size.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from sqlalchemy import Connection, select
 
 from shoptrack.analytics import state
 from shoptrack.analytics.days import utc_day
-from shoptrack.analytics.state import Batch, PageSeen, VisitorDay
+from shoptrack.analytics.state import Batch, PageSeen
+from shoptrack.analytics.visitor_days import VisitorDay
 from shoptrack.events.traffic import is_bot_event
 from shoptrack.events.types import EventType
 from shoptrack.store.tables import events

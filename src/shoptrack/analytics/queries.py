@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Integer, cast, func, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from shoptrack.analytics.days import days_between
 from shoptrack.analytics.processor import CART, PURCHASE
@@ -193,45 +194,38 @@ def daily_series(
 
 @dataclass(frozen=True, slots=True)
 class Funnel:
-    """Distinct visitors of a period: each step counts those who also took the steps before.
-
-    ``carted_any`` / ``bought_any`` count every visitor who carted / bought, whether or not
-    they viewed a product page first (a one-click purchase, a cart restored by the server).
-    """
+    """Distinct visitors of a period: all of them, and those who viewed a product, put
+    something in the cart, bought. Each step counts whoever took it in the period, whether or
+    not they took the step before (a one-click purchase, an order sent by the shop's server)."""
 
     visitors: int
     viewed: int
     carted: int
     bought: int
-    carted_any: int
-    bought_any: int
 
 
 def funnel(conn: Connection, site_id: str, first: date, last: date, bot: bool = False) -> Funnel:
+    """One range scan of the period's visitor days: a visitor counts on its first day in the
+    period with the step, the row whose previous such day is before it (``visitor_days.py``)."""
     V = traffic_visitors
-    per_visitor = (
-        select(
-            func.max(cast(V.c.viewed, Integer)).label("v"),
-            func.max(cast(V.c.carted, Integer)).label("c"),
-            func.max(cast(V.c.bought, Integer)).label("b"),
+    start = first.isoformat()
+
+    def first_in_period(previous: Any, step: Any = None) -> Any:
+        new = or_(previous.is_(None), previous < start)
+        return func.coalesce(
+            func.sum(case((new if step is None else and_(step, new), 1), else_=0)), 0
         )
-        .where(
-            V.c.site_id == site_id,
-            V.c.bot == bot,
-            V.c.day >= first.isoformat(),
-            V.c.day <= last.isoformat(),
-        )
-        .group_by(V.c.visitor_id)
-        .subquery()
-    )
-    v, c, b = per_visitor.c.v, per_visitor.c.c, per_visitor.c.b
+
     stmt = select(
-        func.count(),
-        func.coalesce(func.sum(v), 0),
-        func.coalesce(func.sum(v * c), 0),
-        func.coalesce(func.sum(v * c * b), 0),
-        func.coalesce(func.sum(c), 0),
-        func.coalesce(func.sum(b), 0),
+        first_in_period(V.c.prev_day),
+        first_in_period(V.c.prev_viewed, V.c.viewed),
+        first_in_period(V.c.prev_carted, V.c.carted),
+        first_in_period(V.c.prev_bought, V.c.bought),
+    ).where(
+        V.c.site_id == site_id,
+        V.c.bot == bot,
+        V.c.day >= start,
+        V.c.day <= last.isoformat(),
     )
     row = conn.execute(stmt).one()
     return Funnel(*(int(value) for value in row))

@@ -7,19 +7,14 @@ import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
+from shoptrack.analytics import visitor_days
+from shoptrack.analytics.visitor_days import VisitorDay
 from shoptrack.store.sql import chunks, insert_for
 from shoptrack.store.tables import traffic_daily, traffic_pages, traffic_types, traffic_visitors
 
 DayTypeBot = tuple[str, str, bool]
-
-
-@dataclass(slots=True)
-class VisitorDay:
-    viewed: bool = False
-    carted: bool = False
-    bought: bool = False
 
 
 @dataclass(slots=True)
@@ -62,7 +57,7 @@ def url_hash(url: str) -> str:
 
 def write(conn: Connection, site_id: str, batch: Batch, pages_kept: int) -> None:
     _daily(conn, site_id, batch)
-    _visitors(conn, site_id, batch)
+    visitor_days.write(conn, site_id, batch.visitors)
     _types(conn, site_id, batch)
     _pages(conn, site_id, batch, pages_kept)
 
@@ -89,34 +84,6 @@ def _daily(conn: Connection, site_id: str, batch: Batch) -> None:
             "events": D.c.events + stmt.excluded.events,
             "revenue": D.c.revenue + stmt.excluded.revenue,
         },
-    )
-    for part in chunks(rows):
-        conn.execute(stmt, list(part))
-
-
-def _visitors(conn: Connection, site_id: str, batch: Batch) -> None:
-    if not batch.visitors:
-        return
-    V = traffic_visitors
-    rows = [
-        {
-            "site_id": site_id,
-            "bot": bot,
-            "day": day,
-            "visitor_id": visitor_id,
-            "viewed": v.viewed,
-            "carted": v.carted,
-            "bought": v.bought,
-        }
-        for (bot, day, visitor_id), v in sorted(batch.visitors.items())
-    ]
-    stmt = insert_for(conn, V)
-    flags = ("viewed", "carted", "bought")
-    # A visitor seen again that day with no new step leaves the row as it is (no write).
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["site_id", "bot", "day", "visitor_id"],
-        set_={name: or_(V.c[name], stmt.excluded[name]) for name in flags},
-        where=or_(*(stmt.excluded[name] & ~V.c[name] for name in flags)),
     )
     for part in chunks(rows):
         conn.execute(stmt, list(part))

@@ -36,7 +36,9 @@ traffic_daily = Table(
 )
 
 # One row per visitor and UTC day they sent anything, with the funnel steps they took that
-# day: unique visitors and the funnel of a period are counted on read (distinct visitor ids).
+# day, and for each (any event, viewed, carted, bought) the visitor's previous day with it. A
+# period's distinct visitors are then the rows of its days whose previous day falls before
+# it: one range scan, no GROUP BY over visitor ids (``analytics.queries.funnel``).
 traffic_visitors = Table(
     "traffic_visitors",
     metadata,
@@ -47,7 +49,12 @@ traffic_visitors = Table(
     Column("viewed", Boolean, nullable=False, server_default="0"),  # a ProductPage
     Column("carted", Boolean, nullable=False, server_default="0"),  # a StatusCart with lines
     Column("bought", Boolean, nullable=False, server_default="0"),  # a PurchasedItems
+    Column("prev_day", String(10), nullable=True),
+    Column("prev_viewed", String(10), nullable=True),
+    Column("prev_carted", String(10), nullable=True),
+    Column("prev_bought", String(10), nullable=True),
     PrimaryKeyConstraint("site_id", "bot", "day", "visitor_id", name="pk_traffic_visitors"),
+    Index("ix_traffic_visitors_visitor", "site_id", "bot", "visitor_id"),
 )
 
 # Per site, event type and source (browser / rest): when it first and last arrived

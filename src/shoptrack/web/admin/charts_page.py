@@ -79,13 +79,13 @@ def _read(engine: Engine, site_id: str, period: Period, bots: bool) -> tuple[Fig
         bot_funnel = (
             funnel(conn, site_id, period.first, period.last, bot=True)
             if bots
-            else Funnel(0, 0, 0, 0, 0, 0)
+            else Funnel(0, 0, 0, 0)
         )
     return human, Figures(bot_series, bot_funnel)
 
 
 def _rate(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f} % of the step before" if whole else ""
+    return f"{100 * part / whole:.1f} % of visitors" if whole else ""
 
 
 def busiest_types(events: dict[str, list[int]], shown: int = MOST_LINES) -> dict[str, list[int]]:
@@ -119,14 +119,14 @@ def charts_of(figures: Figures, who: str) -> dict[str, Markup]:
             title=f"{who}: revenue per day (order lines' price × quantity)",
         ),
         "funnel": bar_chart(
-            ["Visitors", "Viewed a product", "…and carted", "…and bought"],
+            ["Visitors", "Viewed a product", "Put in the cart", "Bought"],
             [f.visitors, f.viewed, f.carted, f.bought],
             title=f"{who}: funnel, distinct visitors of the period",
             notes=[
                 "",
                 _rate(f.viewed, f.visitors),
-                _rate(f.carted, f.viewed),
-                _rate(f.bought, f.carted),
+                _rate(f.carted, f.visitors),
+                _rate(f.bought, f.visitors),
             ],
         ),
     }

@@ -39,7 +39,14 @@ def upgrade() -> None:
         sa.Column("viewed", sa.Boolean, nullable=False, server_default="0"),
         sa.Column("carted", sa.Boolean, nullable=False, server_default="0"),
         sa.Column("bought", sa.Boolean, nullable=False, server_default="0"),
+        sa.Column("prev_day", sa.String(10), nullable=True),
+        sa.Column("prev_viewed", sa.String(10), nullable=True),
+        sa.Column("prev_carted", sa.String(10), nullable=True),
+        sa.Column("prev_bought", sa.String(10), nullable=True),
         sa.PrimaryKeyConstraint("site_id", "bot", "day", "visitor_id", name="pk_traffic_visitors"),
+    )
+    op.create_index(
+        "ix_traffic_visitors_visitor", "traffic_visitors", ["site_id", "bot", "visitor_id"]
     )
     op.create_table(
         "traffic_types",
@@ -68,5 +75,6 @@ def downgrade() -> None:
     op.drop_index("ix_traffic_pages_seen", table_name="traffic_pages")
     op.drop_table("traffic_pages")
     op.drop_table("traffic_types")
+    op.drop_index("ix_traffic_visitors_visitor", table_name="traffic_visitors")
     op.drop_table("traffic_visitors")
     op.drop_table("traffic_daily")
