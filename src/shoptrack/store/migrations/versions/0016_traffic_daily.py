@@ -3,8 +3,8 @@
 The ``analytics`` processor is new: its cursor starts at 0, so the worker reads the existing
 log once after this migration and the Overview and Charts pages show its whole history.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-05
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
