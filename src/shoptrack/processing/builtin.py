@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from shoptrack.analytics.processor import AnalyticsProcessor
+from shoptrack.analytics.state import forget_visitors as forget_traffic_visitors
 from shoptrack.catalog.event_values import CatalogEventProcessor
 from shoptrack.catalog.quorum import QuorumRule
 from shoptrack.config import Settings
@@ -22,7 +24,11 @@ from shoptrack.triggers.schedule import TriggerProcessor
 PROCESSORS = ProcessorRegistry()
 # What an erasure also removes, beyond identity's own tables: one step per package that keeps
 # something of a contact (``identity.erasure.ErasureStep``), run in the erasure's transaction.
-ERASURE_STEPS: tuple[ErasureStep, ...] = (forget_trigger_data, forget_visits)
+ERASURE_STEPS: tuple[ErasureStep, ...] = (
+    forget_trigger_data,
+    forget_visits,
+    forget_traffic_visitors,
+)
 
 
 @PROCESSORS.register("identity")
@@ -55,6 +61,12 @@ def block_reports(settings: Settings, _engine: Engine, _keyring: Keyring) -> Pro
 def trigger_reports(settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
     # After identity in each round: an order's visitor is usually linked to its contact.
     return TriggerReportProcessor(settings.attribution_window_days, settings.include_bots)
+
+
+@PROCESSORS.register("analytics")
+def traffic_counts(_settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
+    # Counts bots too, marked as such: the dashboard shows them apart (no setting to rebuild).
+    return AnalyticsProcessor()
 
 
 def build_runner(settings: Settings, engine: Engine, keyring: Keyring) -> ProcessorRunner:

@@ -1,7 +1,8 @@
 """Recomputing the reports from the whole event log (``shoptrack reports rebuild``).
 
-Two processors keep reports: ``reports`` (the recommendation blocks) and ``trigger_reports``
-(the trigger messages' clicks and orders). Both are emptied and replayed together.
+Three processors keep reports: ``reports`` (the recommendation blocks), ``trigger_reports``
+(the trigger messages' clicks and orders) and ``analytics`` (the dashboard's traffic counts).
+All are emptied and replayed together.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine
 
+from shoptrack.analytics import processor as traffic
+from shoptrack.analytics import state as traffic_state
 from shoptrack.config import Settings
 from shoptrack.identity.crypto import Keyring
 from shoptrack.processing.builtin import PROCESSORS
@@ -25,6 +28,7 @@ from shoptrack.triggers import report_state as trigger_state
 REPORTS: dict[str, Callable[[Connection], None]] = {
     NAME: block_state.reset,
     trigger_report.NAME: trigger_state.reset,
+    traffic.NAME: traffic_state.reset,
 }
 
 

@@ -13,6 +13,12 @@ from shoptrack.store.tables.accounts import (
     dashboard_user_sites,
     dashboard_users,
 )
+from shoptrack.store.tables.analytics import (
+    traffic_daily,
+    traffic_pages,
+    traffic_types,
+    traffic_visitors,
+)
 from shoptrack.store.tables.base import SeqType, metadata
 from shoptrack.store.tables.catalog import (
     catalog_browser_reports,
@@ -89,6 +95,10 @@ __all__ = [
     "report_click_sessions",
     "report_clicks",
     "sites",
+    "traffic_daily",
+    "traffic_pages",
+    "traffic_types",
+    "traffic_visitors",
     "trigger_attempts",
     "trigger_candidates",
     "trigger_catalog_marks",
