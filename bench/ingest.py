@@ -41,13 +41,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import quote
 
 import orjson
+
+from _store import postgres_schema
 
 HOST = "127.0.0.1"
 EVENT_PATH = "/webevent"
@@ -427,26 +427,6 @@ def stored_events(database_url: str, site_id: str) -> int:
         return EventLog(engine).count(site_id)
     finally:
         engine.dispose()
-
-
-@contextlib.contextmanager
-def postgres_schema(base_url: str) -> Iterator[str]:
-    """A fresh schema for this run (dropped afterwards); yields a URL that uses it."""
-    from sqlalchemy import create_engine, text
-
-    from shoptrack.store.db import normalize_url
-
-    schema = f"shoptrack_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(normalize_url(base_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base_url else "?"
-    try:
-        yield f"{base_url}{separator}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 # --- one measured case --------------------------------------------------------------------

@@ -19,23 +19,21 @@ The store is a fresh SQLite file, or a fresh schema of the PostgreSQL database g
 from __future__ import annotations
 
 import argparse
-import secrets
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, insert, text
+from sqlalchemy import Connection, Engine, insert
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _store import scratch_store  # noqa: E402
 from shoptrack.processing.runner import ProcessorRunner  # noqa: E402
 from shoptrack.reports.ids import trigger_content  # noqa: E402
 from shoptrack.store.db import create_store_engine  # noqa: E402
@@ -50,23 +48,8 @@ RULES = ("abandoned_cart", "abandoned_browse", "search_no_results")
 AGENT = {"browser": "Firefox", "os": "Linux", "device": "Other", "is_bot": False}
 
 
-@contextmanager
-def store(database_url: str | None) -> Iterator[str]:
-    if database_url is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/bench.db"
-        return
-    schema = f"bench_trigger_report_{secrets.token_hex(3)}"
-    admin = create_store_engine(database_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in database_url else "?"
-    try:
-        yield f"{database_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def store(database_url: str | None) -> AbstractContextManager[str]:
+    return scratch_store(database_url, "bench_trigger_report")
 
 
 class Idle:

@@ -20,20 +20,19 @@ The store is a fresh SQLite file, or a fresh schema of the PostgreSQL database g
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, insert
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _store import scratch_store  # noqa: E402
 from shoptrack.identity.crypto import Keyring, purpose_contact  # noqa: E402
 from shoptrack.processing.runner import ProcessorRunner  # noqa: E402
 from shoptrack.store.db import create_store_engine  # noqa: E402
@@ -48,23 +47,8 @@ from shoptrack.triggers.schedule import TriggerProcessor  # noqa: E402
 HOUR_MS = 3_600_000
 
 
-@contextmanager
-def store(database_url: str | None) -> Iterator[str]:
-    if database_url is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/bench.db"
-        return
-    schema = f"bench_triggers_{secrets.token_hex(3)}"
-    admin = create_store_engine(database_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in database_url else "?"
-    try:
-        yield f"{database_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def store(database_url: str | None) -> AbstractContextManager[str]:
+    return scratch_store(database_url, "bench_triggers")
 
 
 def event(site_id: str, seq_hint: int, kind: str, visitor: str, at: int, **data: object) -> dict:

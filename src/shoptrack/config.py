@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     # (no identity of the person may still wait to be linked); past this it answers 503.
     erasure_wait_s: float = Field(30.0, gt=0, le=600)
 
+    # --- dashboard (/admin) ---------------------------------------------------------------
+    # How long a sign-in lasts. Cookies are Secure unless the request came over plain HTTP
+    # to a loopback address; plain HTTP to any other host is refused at sign-in unless
+    # admin_allow_http is set (a password would cross the network in the clear).
+    admin_session_hours: float = Field(12.0, gt=0, le=24 * 90)
+    admin_allow_http: bool = False
+
     # --- product catalogue ----------------------------------------------------------------
     feed_batch_size: int = Field(2000, ge=1, le=100_000)
     feed_timeout_s: float = Field(30.0, gt=0)

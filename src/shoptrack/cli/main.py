@@ -21,6 +21,7 @@ from shoptrack.cli.options import DatabaseUrl, err, settings_for
 from shoptrack.cli.processors import processors_app
 from shoptrack.cli.reports import reports_app
 from shoptrack.cli.triggers import triggers_app
+from shoptrack.cli.users import users_app
 from shoptrack.store.db import redacted_url
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ app.add_typer(reports_app, name="reports")
 app.add_typer(processors_app, name="processors")
 app.command()(doctor)
 app.add_typer(triggers_app, name="triggers")
+app.add_typer(users_app, name="users")
 
 
 # How `shoptrack serve` runs uvicorn (bench/ingest.py starts its empty handler with the same).

@@ -17,6 +17,7 @@ from shoptrack.catalog.service import CatalogService
 from shoptrack.config import Settings, get_settings
 from shoptrack.processing.runner import run_in_background
 from shoptrack.services import Services
+from shoptrack.web.admin import install_admin
 from shoptrack.web.api.blocks import contact_router as contact_recs_router
 from shoptrack.web.api.blocks import router as blocks_router
 from shoptrack.web.api.catalog import router as catalog_router
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
     app.include_router(processor_failures_router)
     app.include_router(triggers_router)
 
+    install_admin(app)
     install_error_handlers(app)
 
     @app.get(

@@ -21,6 +21,8 @@ from starlette.routing import Match, Mount
 
 from shoptrack.errors import MethodNotAllowed, NotFound, Reason, ShoptrackError, Unavailable
 from shoptrack.store.db import store_problem
+from shoptrack.web.admin.errors import page_for_status
+from shoptrack.web.admin.security import is_admin_path
 from shoptrack.web.responses import error_response
 
 # Where a validation error points: the leading part says where the value came from.
@@ -93,16 +95,25 @@ def http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    # Under /admin a person reads the answer: the same errors as a page (web/admin/errors.py).
     @app.exception_handler(ShoptrackError)
-    async def _shoptrack_error(_request: Request, exc: ShoptrackError) -> Response:
+    async def _shoptrack_error(request: Request, exc: ShoptrackError) -> Response:
+        if is_admin_path(request.url.path):
+            return await page_for_status(request, exc.status, exc.message)
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
-        return error_response(validation_error(exc.errors()))
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        error = validation_error(exc.errors())
+        if is_admin_path(request.url.path):
+            return await page_for_status(request, error.status, error.message)
+        return error_response(error)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:
+        if is_admin_path(request.url.path) and exc.status_code in (404, 405):
+            message = "There is no page here." if exc.status_code == 404 else "Not allowed."
+            return await page_for_status(request, exc.status_code, message)
         return http_error(request, exc)
 
     @app.exception_handler(SQLAlchemyError)

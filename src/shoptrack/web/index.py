@@ -17,9 +17,11 @@ from shoptrack.web.responses import json_response
 DOCS_PATH = "/docs"
 HEALTH_PATH = "/healthz"
 DASHBOARD_PATH = "/admin"
-# The dashboard does not exist yet: it is named, not linked, so nobody follows a link to a 404.
-DASHBOARD_NOTE = "not yet available"
-DASHBOARD = {"path": DASHBOARD_PATH, "available": False, "note": DASHBOARD_NOTE}
+DASHBOARD = {
+    "path": DASHBOARD_PATH,
+    "available": True,
+    "note": "sign in; users are made with: shoptrack users create EMAIL",
+}
 
 router = APIRouter()
 
@@ -53,7 +55,8 @@ def _page(info: dict[str, Any]) -> str:
             ("health check", "health"),
         )
     )
-    dashboard = f"<li>dashboard ({escape(DASHBOARD_PATH)}): {escape(DASHBOARD_NOTE)}</li>"
+    path = escape(DASHBOARD_PATH)
+    dashboard = f'<li>dashboard: <a href="{path}">{path}</a></li>'
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{name} {version}</title></head>\n<body><h1>{name} {version}</h1>"

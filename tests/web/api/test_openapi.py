@@ -158,8 +158,10 @@ def test_the_declared_answers_are_the_real_ones(client: TestClient, site: tuple[
     assert client.get("/api/v1/blocks", headers={"Authorization": f"Basic {basic}"}).is_success
 
 
-# Served, but not part of the API: the documentation itself.
+# Served, but not part of the API: the documentation itself, and the dashboard's pages (for
+# people, under /admin, signed in by cookie).
 UNDESCRIBED = {"/docs", "/docs/assets", "/openapi.json"}
+UNDESCRIBED_PREFIX = "/admin"
 DESCRIBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -179,7 +181,7 @@ def _served(app: Any) -> set[tuple[str, str]]:
         path = getattr(route, "path", None)
         path = re.sub(r"{(\w+):\w+}", r"{\1}", path) if path else path  # {key:path}
         methods = getattr(route, "methods", None) or set()
-        if path is None or path in UNDESCRIBED:
+        if path is None or path in UNDESCRIBED or path.startswith(UNDESCRIBED_PREFIX):
             continue
         served |= {(path, m) for m in methods if m in DESCRIBED_METHODS}
     for path, endpoint in app.ingestion._paths.items():

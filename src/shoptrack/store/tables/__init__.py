@@ -7,6 +7,12 @@ Importing this package names every table, so ``from shoptrack.store import table
 
 from __future__ import annotations
 
+from shoptrack.store.tables.accounts import (
+    dashboard_login_failures,
+    dashboard_sessions,
+    dashboard_user_sites,
+    dashboard_users,
+)
 from shoptrack.store.tables.base import SeqType, metadata
 from shoptrack.store.tables.catalog import (
     catalog_browser_reports,
@@ -64,6 +70,10 @@ __all__ = [
     "contact_merges",
     "contact_visitors",
     "contacts",
+    "dashboard_login_failures",
+    "dashboard_sessions",
+    "dashboard_user_sites",
+    "dashboard_users",
     "events",
     "metadata",
     "pending_identities",

@@ -14,7 +14,6 @@ from sqlalchemy import (
 
 from shoptrack.store.tables.base import metadata
 
-
 # Personal fields live only in ``profile_enc`` / ``identity_enc`` (AES-GCM, identity/crypto.py);
 # lookups go through the ``*_bidx`` blind indexes. A merged contact keeps a row without personal
 # data whose ``merged_into`` names the survivor.

@@ -22,7 +22,14 @@ router = APIRouter(prefix="/api/v1", tags=["reports"], route_class=KeyFirstRoute
 SiteId = Annotated[str, Depends(require_site)]
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
-MAX_BLOCK_ID = 10**18 - 1  # event container ids carry at most 18 digits (reports/ids.py)
+MAX_BLOCK_ID = 10**18 - 1
+# Every report's period, as query parameters (read by day_range below).
+FromDay = Annotated[
+    str | None, Query(alias="from", description="first day, YYYY-MM-DD (default: 29 days ago)")
+]
+ToDay = Annotated[
+    str | None, Query(description="last day, YYYY-MM-DD (default: today, UTC)")
+]  # event container ids carry at most 18 digits (reports/ids.py)
 
 
 def parse_day(value: str | None, field: str, default: date) -> date:
@@ -56,12 +63,8 @@ def parse_day(value: str | None, field: str, default: date) -> date:
 async def blocks_report(
     request: Request,
     site_id: SiteId,
-    from_: Annotated[
-        str | None, Query(alias="from", description="first day, YYYY-MM-DD (default: 29 days ago)")
-    ] = None,
-    to: Annotated[
-        str | None, Query(description="last day, YYYY-MM-DD (default: today, UTC)")
-    ] = None,
+    from_: FromDay = None,
+    to: ToDay = None,
     block_id: Annotated[int | None, Query(ge=0, le=MAX_BLOCK_ID, description="one block")] = None,
 ) -> Response:
     first, last = day_range(from_, to)
@@ -87,12 +90,8 @@ async def blocks_report(
 async def triggers_report(
     request: Request,
     site_id: SiteId,
-    from_: Annotated[
-        str | None, Query(alias="from", description="first day, YYYY-MM-DD (default: 29 days ago)")
-    ] = None,
-    to: Annotated[
-        str | None, Query(description="last day, YYYY-MM-DD (default: today, UTC)")
-    ] = None,
+    from_: FromDay = None,
+    to: ToDay = None,
     rule: Annotated[Rule | None, Query(description="one rule (default: every rule)")] = None,
 ) -> Response:
     first, last = day_range(from_, to)
