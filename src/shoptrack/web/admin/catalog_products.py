@@ -100,10 +100,10 @@ def stock_marks(history: list[dict[str, Any]]) -> list[Mark]:
 
 
 def price_chart(history: list[dict[str, Any]], today: date) -> Markup | None:
-    """The price per day with the stock changes marked; None when no price is known."""
+    """The price per day with the stock changes marked; None with no price or a single day."""
     days, values = daily_prices(history, today)
     known = [v for v in values if v is not None]
-    if not known:
+    if not known or len(days) < 2:  # one day is a point, not a line: the table says it all
         return None
     # Days before a price was known are drawn at the first known one: the line has no gaps.
     filled, last = [], known[0]

@@ -7,6 +7,8 @@ holds ids only (no address is stored with it), so nothing here decrypts personal
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -26,6 +28,17 @@ from shoptrack.web.admin.pages import (
 
 router = APIRouter()
 PAGE_SIZE = 50
+_TIMES = ("due_at", "decided_at", "sent_at", "next_attempt_at", "started_at", "finished_at")
+
+
+def readable_times(item: dict[str, Any]) -> dict[str, Any]:
+    """The API's ISO times as the dashboard writes times (``fmt_time``: to the second, UTC)."""
+    out = dict(item)
+    for name in _TIMES:
+        value = out.get(name)
+        if isinstance(value, str) and len(value) >= 19:
+            out[name] = f"{value[:10]} {value[11:19]} UTC"
+    return out
 
 
 @router.get("/admin/sites/{site_id}/triggers/messages", name="admin_trigger_messages")
@@ -38,7 +51,7 @@ async def messages_page(
     limit: int = Query(PAGE_SIZE, ge=1, le=500),
 ) -> Response:
     errors: dict[str, str] = {}
-    page: list[dict[str, object]] = []
+    page: list[dict[str, Any]] = []
     next_cursor = None
     try:
         page, next_cursor = await run_in_threadpool(
@@ -54,7 +67,7 @@ async def messages_page(
     except ShoptrackError as exc:  # an unknown rule or state in the filter
         errors[exc.field or "rule"] = exc.message
     context = {
-        "messages": page,
+        "messages": [readable_times(m) for m in page],
         "next_cursor": next_cursor,
         "rule": rule,
         "status": status,
@@ -84,6 +97,8 @@ async def _message_page(
         )
     except NotFound:
         raise AdminPageError(404, "Not found", "This site has no such message.") from None
+    found = readable_times(found)
+    found["attempt_log"] = [readable_times(a) for a in found["attempt_log"]]
     context = {
         "message": found,
         "error": error,

@@ -47,6 +47,14 @@ router.include_router(messages_router)
 REPORT_DAYS = 30
 
 
+def duration_text(seconds: int) -> str:
+    """A delay as it was most likely typed: 1 h, 30 min, 90 s."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
 def _rules(ctx: AdminContext) -> dict[Rule, RuleSettings]:
     with ctx.services.engine.connect() as conn:
         return read_rules(conn, ctx.site_id)
@@ -70,6 +78,7 @@ async def triggers_page(request: Request, ctx: SitePage, saved: str | None = Non
         "report": report,
         "totals": totals,
         "thresholds": THRESHOLDS,
+        "delays": {r: duration_text(s.delay_s) for r, s in rules.items()},
         "saved": saved if saved in {r.value for r in Rule} else None,
     }
     return render(request, ctx, "triggers/index.html", context)
