@@ -15,6 +15,7 @@ from markupsafe import Markup
 from starlette.responses import Response
 
 from shoptrack.web.admin.charts import Mark, Series, line_chart
+from shoptrack.web.admin.display import readable_times
 from shoptrack.web.admin.pages import AdminPageError, SitePage, render
 
 router = APIRouter()
@@ -37,7 +38,13 @@ async def products_page(
         )
     )
     next_after = found[-1]["key"] if len(found) == limit else None
-    context = {"products": found, "q": q, "after": after, "next_after": next_after, "limit": limit}
+    context = {
+        "products": [readable_times(p) for p in found],
+        "q": q,
+        "after": after,
+        "next_after": next_after,
+        "limit": limit,
+    }
     return render(request, ctx, "catalog/products.html", context)
 
 
@@ -51,7 +58,7 @@ async def product_page(
         raise AdminPageError(404, "Not found", "The live catalogue has no product with this id.")
     history = await run_in_threadpool(queries.price_history, ctx.site_id, key, HISTORY_ROWS)
     context = {
-        "product": product,
+        "product": readable_times(product),
         "history": list(reversed(history)),  # the table: newest first
         "chart": price_chart(history, date.today()),
     }

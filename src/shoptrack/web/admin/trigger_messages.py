@@ -17,6 +17,7 @@ from shoptrack.errors import Conflict, NotFound, ShoptrackError
 from shoptrack.store.sql import now_ms
 from shoptrack.triggers import messages
 from shoptrack.triggers.model import MessageStatus, Rule
+from shoptrack.web.admin.display import readable_times
 from shoptrack.web.admin.pages import (
     AdminContext,
     AdminPageError,
@@ -28,17 +29,6 @@ from shoptrack.web.admin.pages import (
 
 router = APIRouter()
 PAGE_SIZE = 50
-_TIMES = ("due_at", "decided_at", "sent_at", "next_attempt_at", "started_at", "finished_at")
-
-
-def readable_times(item: dict[str, Any]) -> dict[str, Any]:
-    """The API's ISO times as the dashboard writes times (``fmt_time``: to the second, UTC)."""
-    out = dict(item)
-    for name in _TIMES:
-        value = out.get(name)
-        if isinstance(value, str) and len(value) >= 19:
-            out[name] = f"{value[:10]} {value[11:19]} UTC"
-    return out
 
 
 @router.get("/admin/sites/{site_id}/triggers/messages", name="admin_trigger_messages")
