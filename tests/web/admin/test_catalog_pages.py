@@ -155,6 +155,9 @@ def test_delete_asks_first_then_deletes(admin_client: AdminClient, server: FeedS
     assert f"Feed {feed_id} deleted." in listing and server.url("/feed.xml") not in listing
     gone = admin_client.get(f"{base(admin_client)}/feeds/{feed_id}/delete")
     assert gone.status_code == 404
+    # The notice names feed ids only: a crafted link cannot put words on the page.
+    crafted = page(admin_client, f"{base(admin_client)}?deleted=every+product")
+    assert "every product" not in crafted and "deleted." not in crafted
 
 
 def test_products_are_searched_and_paged_and_a_product_shows_its_history(

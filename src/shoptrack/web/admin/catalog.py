@@ -9,6 +9,7 @@ The products and a product's history are in ``catalog_products.py``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -32,6 +33,7 @@ from shoptrack.web.admin.pages import (
 router = APIRouter()
 router.include_router(products_router)
 RECENT_IMPORTS = 10
+FEED_ID = re.compile(r"fd_[0-9a-f]{1,29}")
 SCHEDULE_EXAMPLES = "hourly, daily@03:00, weekly, weekly@mon@03:00, every 6h"
 
 
@@ -85,8 +87,8 @@ async def catalog_page(
             # Said once, after adding: it resolves the host, which a listing should not do.
             allowed = ctx.settings.feed_allow_private_hosts
             warning = await run_in_threadpool(private_feed_warning, feed.url, allowed)
-    elif deleted:
-        notice = f"Feed {deleted[:32]} deleted."
+    elif deleted and FEED_ID.fullmatch(deleted):  # a link cannot make the page say anything
+        notice = f"Feed {deleted} deleted."
     return await _catalog_page(request, ctx, notice=notice, warning=warning)
 
 
