@@ -122,10 +122,8 @@ async def _feed(ctx: AdminContext, feed_id: str) -> Feed:
 )
 async def import_feed(request: Request, ctx: SiteForm, feed_id: str) -> Response:
     feed = await _feed(ctx, feed_id)
-    form = await request.form()
-    force = checked(form, "force")
     # Queued like the API's import: on the shared threads, one import of a site at a time.
-    import_id = await run_in_threadpool(ctx.catalog.import_in_background, feed, force=force)
+    import_id = await run_in_threadpool(ctx.catalog.import_in_background, feed)
     return see_other(
         request.app.url_path_for("admin_catalog_import", site_id=ctx.site_id, import_id=import_id)
     )
