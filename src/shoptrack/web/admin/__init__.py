@@ -11,11 +11,22 @@ from fastapi import APIRouter, FastAPI
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from shoptrack.web.admin import blocks, catalog, login, triggers
+from shoptrack.web.admin import (
+    blocks,
+    catalog,
+    contact_page,
+    contacts,
+    events,
+    login,
+    rejected,
+    triggers,
+)
 from shoptrack.web.admin.errors import install_admin_errors
 from shoptrack.web.admin.security import ADMIN_PREFIX, AdminHeaders
 
-ROUTERS: tuple[APIRouter, ...] = (login.router, blocks.router, catalog.router, triggers.router)
+ROUTERS: tuple[APIRouter, ...] = (login.router, blocks.router)
+ROUTERS += (events.router, rejected.router, contacts.router, contact_page.router)
+ROUTERS += (catalog.router, triggers.router)
 
 
 def install_admin(app: FastAPI) -> None:
