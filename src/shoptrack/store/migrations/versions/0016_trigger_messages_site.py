@@ -4,8 +4,8 @@
 ``message_id`` descending; the only indexes starting with ``site_id`` made the store sort every
 message of the site for each page (70 ms for 10,000 on SQLite, growing with the site).
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-05
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
