@@ -230,3 +230,23 @@ def test_another_sites_user_gets_404_and_changes_need_the_forms_token(
     assert wrong.status_code == 403
     feeds = catalog_of(admin_client).feeds.list_feeds(site[0])
     assert [f.feed_id for f in feeds] == [feed_id]
+
+
+def test_an_unchanged_feed_can_be_imported_anyway(
+    admin_client: AdminClient, server: FeedServer
+) -> None:
+    server.routes["/feed.xml"] = Route(rss(product("a")), etag='"v1"')
+    feed_id = add_feed(admin_client, server.url("/feed.xml"))
+    first = import_now(admin_client, feed_id)
+    assert "<dd>ok</dd>" in first and "Import it anyway" not in first
+    again = import_now(admin_client, feed_id)
+    assert "<dd>not_modified</dd>" in again and "has not changed" in again
+    assert server.requests[-1].get("if-none-match") == '"v1"'
+    answer = admin_client.submit(f"{base(admin_client)}/feeds/{feed_id}/import", {"force": "on"})
+    assert answer.status_code == 303
+    deadline = time.monotonic() + 20
+    while "still running" in (forced := page(admin_client, answer.headers["location"])):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert "<dd>ok</dd>" in forced
+    assert "if-none-match" not in server.requests[-1]  # asked for the whole feed

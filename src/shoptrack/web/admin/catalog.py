@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from shoptrack.catalog.feeds import STATUS_RUNNING, Feed
+from shoptrack.catalog.feeds import STATUS_NOT_MODIFIED, STATUS_RUNNING, Feed
 from shoptrack.catalog.sources import private_feed_warning
 from shoptrack.errors import Conflict, ShoptrackError
 from shoptrack.web.admin.catalog_products import router as products_router
@@ -122,8 +122,11 @@ async def _feed(ctx: AdminContext, feed_id: str) -> Feed:
 )
 async def import_feed(request: Request, ctx: SiteForm, feed_id: str) -> Response:
     feed = await _feed(ctx, feed_id)
+    form = await request.form()
+    # ``force``: fetch again whatever the feed's ETag / Last-Modified say (as the API's).
+    force = checked(form, "force")
     # Queued like the API's import: on the shared threads, one import of a site at a time.
-    import_id = await run_in_threadpool(ctx.catalog.import_in_background, feed)
+    import_id = await run_in_threadpool(ctx.catalog.import_in_background, feed, force=force)
     return see_other(
         request.app.url_path_for("admin_catalog_import", site_id=ctx.site_id, import_id=import_id)
     )
@@ -160,5 +163,11 @@ async def import_page(
         raise AdminPageError(404, "Not found", "This site has no such import (any more).")
     feed = await run_in_threadpool(ctx.catalog.feeds.get, ctx.site_id, record["feed_id"])
     running = record["status"] == STATUS_RUNNING
-    context = {"record": record, "feed": feed, "running": running, "live": live and running}
+    context = {
+        "record": record,
+        "feed": feed,
+        "running": running,
+        "live": live and running,
+        "not_modified": record["status"] == STATUS_NOT_MODIFIED,
+    }
     return render(request, ctx, "catalog/import.html", context)
