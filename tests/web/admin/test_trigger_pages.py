@@ -161,6 +161,9 @@ def test_a_failed_message_retried_becomes_pending_with_its_attempts(
     path = f"{base(admin_client)}/messages/{row.message_id}"
     detail = page(admin_client, path)
     assert "<dd>failed</dd>" in detail and ">Retry</button>" in detail
+    contact = f"/admin/sites/{admin_client.site_id}/contacts/{row.contact_id}"
+    assert f'<a href="{contact}">{row.contact_id}</a>' in detail  # the person, on purpose
+    assert admin_client.get(contact).status_code == 200
     assert '<th scope="row">1</th>' in detail and "<td>failed</td>" in detail
     answer = admin_client.submit(f"{path}/retry")
     assert answer.status_code == 303 and answer.headers["location"] == f"{path}?retried=1"
