@@ -7,9 +7,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, exists, select
 
 from shoptrack.catalog.categories import CategoryIndex, link_counts
+from shoptrack.catalog.feeds import import_json
 from shoptrack.catalog.store_ops import live_generation_expr, loads_dict, loads_list, read_state
 from shoptrack.events.model import iso_ms
-from shoptrack.store.tables import catalog_history, catalog_product_categories, catalog_products
+from shoptrack.store.tables import (
+    catalog_history,
+    catalog_imports,
+    catalog_product_categories,
+    catalog_products,
+)
 
 P = catalog_products
 
@@ -101,11 +107,70 @@ class CatalogQueries:
             out["history"] = history(conn, site_id, key, history_limit)
             return out
 
+    def recent_imports(
+        self, site_id: str, limit: int = 10, *, feed_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The site's newest imports (of every feed, or of ``feed_id``), newest first.
+
+        Each is the API's import record plus its times in ms and its duration (None while it
+        runs), which the dashboard shows and sorts by.
+        """
+        i = catalog_imports.c
+        stmt = select(catalog_imports).where(i.site_id == site_id)
+        if feed_id is not None:
+            stmt = stmt.where(i.feed_id == feed_id)
+        stmt = stmt.order_by(i.started_at.desc(), i.import_id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [_import_record(row) for row in conn.execute(stmt)]
+
+    def import_record(self, site_id: str, import_id: str) -> dict[str, Any] | None:
+        """One import as :meth:`recent_imports` gives it, or None."""
+        i = catalog_imports.c
+        stmt = select(catalog_imports).where(i.site_id == site_id, i.import_id == import_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return _import_record(row) if row is not None else None
+
+    def price_history(self, site_id: str, key: str, limit: int = 500) -> list[dict[str, Any]]:
+        """A product's price and stock changes, oldest first, times in ms (for charts)."""
+        h = catalog_history.c
+        newest = (
+            select(catalog_history)
+            .where(h.site_id == site_id, h.product_key == key)
+            .order_by(h.at.desc(), h.source)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(newest).all()
+        return [
+            {
+                "at_ms": int(r.at),
+                "source": r.source,
+                "price": r.price,
+                "old_price": r.old_price,
+                "currency": r.currency,
+                "in_stock": r.in_stock,
+                "old_in_stock": r.old_in_stock,
+                "ref": r.ref,
+            }
+            for r in reversed(rows)
+        ]
+
     def category_tree(self, site_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             generation = read_state(conn, site_id).generation
             counts = link_counts(conn, site_id, generation)
             return CategoryIndex.load(conn, site_id).tree(counts)
+
+
+def _import_record(row: Any) -> dict[str, Any]:
+    finished = row.finished_at
+    return {
+        **import_json(row),
+        "started_at_ms": int(row.started_at),
+        "finished_at_ms": int(finished) if finished is not None else None,
+        "duration_ms": int(finished - row.started_at) if finished is not None else None,
+    }
 
 
 def history(conn: Connection, site_id: str, key: str, limit: int) -> list[dict[str, Any]]:

@@ -191,3 +191,7 @@ trigger_report_visits = Table(
     Column("clicked_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("site_id", "subject", "subject_id", name="pk_trigger_report_visits"),
 )
+
+# --- the messages a page at a time (migration 0017): a site's messages newest first, for
+# ``/api/v1/messages`` and the dashboard, read along this index instead of sorting them all.
+Index("ix_trigger_messages_site", trigger_messages.c.site_id, trigger_messages.c.message_id)

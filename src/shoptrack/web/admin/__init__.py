@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from shoptrack.web.admin import (
     blocks,
+    catalog,
     charts_page,
     contact_page,
     contacts,
@@ -20,6 +21,7 @@ from shoptrack.web.admin import (
     login,
     overview,
     rejected,
+    triggers,
 )
 from shoptrack.web.admin.errors import install_admin_errors
 from shoptrack.web.admin.security import ADMIN_PREFIX, AdminHeaders
@@ -27,6 +29,7 @@ from shoptrack.web.admin.security import ADMIN_PREFIX, AdminHeaders
 ROUTERS: tuple[APIRouter, ...] = (login.router, blocks.router)
 ROUTERS += (events.router, rejected.router, contacts.router, contact_page.router)
 ROUTERS += (overview.router, charts_page.router)
+ROUTERS += (catalog.router, triggers.router)
 
 
 def install_admin(app: FastAPI) -> None:
