@@ -1,4 +1,4 @@
-"""The dashboard's pre-computed traffic (migration 0016): daily counts, visitors, event types, pages.
+"""The dashboard's pre-computed traffic (migration 0016): daily counts, visitors, types, pages.
 
 The ``analytics`` processor (``analytics/processor.py``) folds every stored event into these
 rows, so the Overview and Charts pages never scan ``events``. ``bot`` keeps bot traffic
