@@ -37,7 +37,7 @@ def test_a_right_password_opens_a_secure_httponly_samesite_session(
     ).lower()
     assert "httponly" in cookie and "secure" in cookie and "samesite=lax" in cookie
     assert "path=/admin" in cookie
-    home = browser.get("/admin")
+    home = browser.get("/admin", follow_redirects=True)
     assert home.status_code == 200 and "ann@example.com" in home.text
     assert "Sign out" in home.text
 
@@ -110,7 +110,7 @@ def test_sign_out_needs_the_token_and_ends_the_session(
 ) -> None:
     browser = admin_client_for(client, site[0])
     assert browser.post("/admin/logout", data={"csrf_token": "forged"}).status_code == 403
-    assert browser.get("/admin").status_code == 200
+    assert browser.get("/admin", follow_redirects=True).status_code == 200
     token = browser.csrf()
     out = browser.post("/admin/logout", data={"csrf_token": token})
     assert out.status_code == 303 and out.headers["location"] == "/admin/login"
