@@ -14,6 +14,8 @@ from shoptrack.processing.registry import ProcessorRegistry
 from shoptrack.processing.runner import Processor, ProcessorRunner
 from shoptrack.recommend.scheduler import RecommendationScheduler
 from shoptrack.reports.attribution import ReportsProcessor
+from shoptrack.segments.erasure import forget_segment_data
+from shoptrack.segments.processor import SegmentsProcessor
 from shoptrack.triggers.erasure import forget_contact as forget_trigger_data
 from shoptrack.triggers.report import TriggerReportProcessor
 from shoptrack.triggers.report_state import forget_visits
@@ -22,7 +24,7 @@ from shoptrack.triggers.schedule import TriggerProcessor
 PROCESSORS = ProcessorRegistry()
 # What an erasure also removes, beyond identity's own tables: one step per package that keeps
 # something of a contact (``identity.erasure.ErasureStep``), run in the erasure's transaction.
-ERASURE_STEPS: tuple[ErasureStep, ...] = (forget_trigger_data, forget_visits)
+ERASURE_STEPS: tuple[ErasureStep, ...] = (forget_trigger_data, forget_visits, forget_segment_data)
 
 
 @PROCESSORS.register("identity")
@@ -55,6 +57,12 @@ def block_reports(settings: Settings, _engine: Engine, _keyring: Keyring) -> Pro
 def trigger_reports(settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
     # After identity in each round: an order's visitor is usually linked to its contact.
     return TriggerReportProcessor(settings.attribution_window_days, settings.include_bots)
+
+
+@PROCESSORS.register("segments")
+def segment_membership(settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
+    # After identity in each round: a batch's new links already count for its people.
+    return SegmentsProcessor(settings.include_bots)
 
 
 def build_runner(settings: Settings, engine: Engine, keyring: Keyring) -> ProcessorRunner:
