@@ -148,6 +148,17 @@ def refresh(
     return Refresh(segment_id, len(entered), len(left), members)
 
 
+def is_member(conn: Connection, site_id: str, segment_id: int, people: list[str]) -> bool:
+    """One of these ids (a contact and those merged into it) is in the segment now."""
+    m = segment_members.c
+    found = conn.execute(
+        select(m.person)
+        .where(m.site_id == site_id, m.segment_id == segment_id, m.person.in_(people))
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def forget_person(
     conn: Connection, site_id: str, contact_ids: list[str], visitor_ids: list[str]
 ) -> int:

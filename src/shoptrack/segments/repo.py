@@ -98,6 +98,19 @@ def get_segment(conn: Connection, site_id: str, segment_id: int) -> Segment:
     return _segment(row)
 
 
+def segment_exists(conn: Connection, site_id: str, segment_id: int) -> bool:
+    return (
+        conn.execute(
+            select(segments.c.segment_id).where(
+                segments.c.site_id == site_id,
+                segments.c.segment_id == segment_id,
+                segments.c.status == ACTIVE,
+            )
+        ).first()
+        is not None
+    )
+
+
 def list_segments(conn: Connection, site_id: str | None = None) -> list[Segment]:
     stmt = select(segments).where(segments.c.status == ACTIVE).order_by(segments.c.segment_id)
     if site_id is not None:

@@ -87,9 +87,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_segment_facts_kind", "segment_facts", ["site_id", "kind", "at"])
     op.create_index("ix_segment_facts_contact", "segment_facts", ["site_id", "contact_id"])
+    with op.batch_alter_table("trigger_rules") as batch:
+        batch.add_column(sa.Column("segment_id", sa.BigInteger, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("trigger_rules") as batch:
+        batch.drop_column("segment_id")
     for table in ("segment_facts", "segment_counts", "segment_changes", "segment_members"):
         op.drop_table(table)
     op.drop_table("segments")
