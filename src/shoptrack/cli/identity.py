@@ -123,6 +123,7 @@ def worker(
     from shoptrack.segments.refresher import SegmentRefresher
     from shoptrack.services import open_store
     from shoptrack.triggers.engine import TriggerEngine, configured_deliveries
+    from shoptrack.triggers.segment_webhooks import SegmentWebhookSender
 
     settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
@@ -152,6 +153,13 @@ def worker(
         name="segments",
     )
     segments.start()
+    # Segment entries and exits to the shops' tools (segments with a webhook_url).
+    segment_hooks = threading.Thread(
+        target=SegmentWebhookSender(engine, keyring, settings).loop,
+        args=(stop,),
+        name="segment-webhooks",
+    )
+    segment_hooks.start()
     names = ", ".join(p.name for p in runner.processors)
     err.print(
         f"worker running processors: {names}, feed schedule, triggers, segment refresh "
@@ -167,6 +175,7 @@ def worker(
         feeds.join()
         due_queue.join()
         segments.join()
+        segment_hooks.join()
         engine.dispose()
     err.print(f"worker stopped after {time.monotonic() - started:.0f}s")
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 
 from shoptrack.errors import NotFound, Reason, ShoptrackError
 from shoptrack.events.model import iso_ms
 from shoptrack.segments.definition import SCHEMA_VERSION, Definition, as_json, parse_definition
 from shoptrack.store.sql import now_ms
-from shoptrack.store.tables import segments
+from shoptrack.store.tables import segment_changes, segments
 
 MAX_NAME = 200
 ACTIVE = "active"
@@ -30,6 +31,10 @@ class Segment:
     updated_at: int
     refreshed_at: int | None
     members: int
+    webhook_url: str | None = None
+    webhook_cursor: int = 0
+    webhook_error: str | None = None
+    webhook_retry_at: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +46,12 @@ class Segment:
             "updated_at": iso_ms(self.updated_at),
             "refreshed_at": iso_ms(self.refreshed_at),
             "members": self.members,
+            "webhook": {
+                "url": self.webhook_url,
+                "delivered_through_change": self.webhook_cursor,
+                "error": self.webhook_error,
+                "retry_at": iso_ms(self.webhook_retry_at),
+            },
         }
 
 
@@ -50,6 +61,27 @@ def check_name(name: Any) -> str:
     if len(name.strip()) > MAX_NAME:
         raise ShoptrackError(Reason.INVALID_VALUE, f"name: at most {MAX_NAME} characters", "name")
     return name.strip()
+
+
+# ``change_segment``'s default: the webhook URL is left as it is (None removes it).
+UNCHANGED: Any = object()
+MAX_URL = 2000
+
+
+def check_webhook_url(value: Any) -> str | None:
+    """An absolute http(s) URL, or None (no webhook)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_URL:
+        raise ShoptrackError(
+            Reason.INVALID_VALUE, "webhook_url: expected an http(s) URL", "webhook_url"
+        )
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ShoptrackError(
+            Reason.INVALID_VALUE, "webhook_url: expected an http(s) URL", "webhook_url"
+        )
+    return value.strip()
 
 
 def _segment(row: Row[Any]) -> Segment:
@@ -63,6 +95,10 @@ def _segment(row: Row[Any]) -> Segment:
         updated_at=row.updated_at,
         refreshed_at=row.refreshed_at,
         members=int(row.members),
+        webhook_url=row.webhook_url,
+        webhook_cursor=int(row.webhook_cursor),
+        webhook_error=row.webhook_error,
+        webhook_retry_at=row.webhook_retry_at,
     )
 
 
@@ -125,9 +161,26 @@ def change_segment(
     *,
     name: str | None = None,
     definition: Any = None,
+    webhook_url: Any = UNCHANGED,
 ) -> Segment:
-    get_segment(conn, site_id, segment_id)
+    current = get_segment(conn, site_id, segment_id)
     values: dict[str, Any] = {"updated_at": now_ms()}
+    if webhook_url is not UNCHANGED:
+        url = check_webhook_url(webhook_url)
+        values.update(
+            webhook_url=url, webhook_attempts=0, webhook_retry_at=None, webhook_error=None
+        )
+        if url is not None and current.webhook_url is None:
+            # A newly connected tool gets the changes from now on; the members it starts
+            # from are the export (GET /segments/{id}/contacts).
+            c = segment_changes.c
+            values["webhook_cursor"] = int(
+                conn.execute(
+                    select(func.coalesce(func.max(c.change_id), 0)).where(
+                        c.site_id == site_id, c.segment_id == segment_id
+                    )
+                ).scalar_one()
+            )
     if name is not None:
         values["name"] = check_name(name)
     if definition is not None:

@@ -14,6 +14,7 @@ from shoptrack.segments.compile import ANONYMOUS_PREFIX, Scope, evaluate
 from shoptrack.segments.definition import parse_definition
 from shoptrack.segments.membership import refresh
 from shoptrack.segments.repo import (
+    UNCHANGED,
     Segment,
     change_segment,
     create_segment,
@@ -50,10 +51,17 @@ class SegmentService:
             return get_segment(conn, site_id, segment.segment_id)
 
     def change(
-        self, site_id: str, segment_id: int, name: Any = None, definition: Any = None
+        self,
+        site_id: str,
+        segment_id: int,
+        name: Any = None,
+        definition: Any = None,
+        webhook_url: Any = UNCHANGED,
     ) -> Segment:
         with self._write(), self.engine.begin() as conn:
-            segment = change_segment(conn, site_id, segment_id, name=name, definition=definition)
+            segment = change_segment(
+                conn, site_id, segment_id, name=name, definition=definition, webhook_url=webhook_url
+            )
             if definition is not None:
                 refresh(conn, segment, now_ms())
             return get_segment(conn, site_id, segment_id)

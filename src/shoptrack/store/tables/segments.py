@@ -39,6 +39,14 @@ segments = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("refreshed_at", BigInteger, nullable=True),
     Column("members", BigInteger, nullable=False, server_default="0"),
+    # Entries and exits posted to the shop's tool (Standard Webhooks, the site's secret):
+    # changes up to ``webhook_cursor`` (a change_id) are delivered; a failed post is tried
+    # again at ``webhook_retry_at``, backing off.
+    Column("webhook_url", Text, nullable=True),
+    Column("webhook_cursor", BigInteger, nullable=False, server_default="0"),
+    Column("webhook_attempts", Integer, nullable=False, server_default="0"),
+    Column("webhook_retry_at", BigInteger, nullable=True),
+    Column("webhook_error", Text, nullable=True),
     Index("ix_segments_site", "site_id", "segment_id"),
 )
 

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
+from shoptrack.segments.repo import UNCHANGED
 from shoptrack.segments.service import MAX_PAGE, MAX_SAMPLE, SegmentService
 from shoptrack.web.api.bodies import StoredBody
 from shoptrack.web.api.routing import KeyFirstRoute
@@ -38,6 +39,12 @@ class SegmentChange(StoredBody):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, max_length=200)
     definition: dict[str, Any] | None = Field(None, description=DEFINITION_HELP)
+    webhook_url: str | None = Field(
+        None,
+        max_length=2000,
+        description="post entries and exits here (Standard Webhooks, the site's secret); "
+        "null removes it",
+    )
 
 
 class Preview(StoredBody):
@@ -85,13 +92,16 @@ async def get_segment(request: Request, site_id: SiteId, segment_id: SegmentId) 
 
 @router.patch(
     "/segments/{segment_id}",
-    summary="Rename a segment or change its definition (members are evaluated anew)",
+    summary="Rename a segment, change its definition (members are evaluated anew) or its "
+    "webhook_url",
 )
 async def change_segment(
     request: Request, site_id: SiteId, segment_id: SegmentId, body: SegmentChange
 ) -> Response:
+    webhook_url = body.webhook_url if "webhook_url" in body.model_fields_set else UNCHANGED
+    service = _service(request)
     changed = await run_in_threadpool(
-        _service(request).change, site_id, segment_id, body.name, body.definition
+        lambda: service.change(site_id, segment_id, body.name, body.definition, webhook_url)
     )
     return json_response(changed.to_json())
 

@@ -33,6 +33,11 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.BigInteger, nullable=False),
         sa.Column("refreshed_at", sa.BigInteger, nullable=True),
         sa.Column("members", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("webhook_url", sa.Text, nullable=True),
+        sa.Column("webhook_cursor", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("webhook_attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("webhook_retry_at", sa.BigInteger, nullable=True),
+        sa.Column("webhook_error", sa.Text, nullable=True),
     )
     op.create_index("ix_segments_site", "segments", ["site_id", "segment_id"])
     op.create_table(
