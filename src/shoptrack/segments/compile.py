@@ -22,13 +22,16 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    case,
     except_,
     func,
     intersect,
     literal,
     not_,
+    or_,
     select,
     union,
+    union_all,
 )
 
 from shoptrack.catalog.categories import CategoryIndex
@@ -74,6 +77,10 @@ def admits_zero(op: str, value: float) -> bool:
     return bool(_OPS[op](0, value))
 
 
+# A node as (the people it takes in, None) or (None, the people it leaves out of everyone).
+Part = tuple[Select[Any] | None, Select[Any] | None]
+
+
 @dataclass(frozen=True)
 class Scope:
     """Whom to evaluate: the whole site, or only the people of these visitors and contacts
@@ -94,8 +101,25 @@ class Compiler:
         self._categories: CategoryIndex | None = None
 
     # --- the relations every condition reads ----------------------------------------------
-    def _person_facts(self) -> CTE:
+    def _base_facts(self) -> Any:
+        """The site's facts, or only those of the scope's visitors and contacts: two indexed
+        reads joined by UNION ALL (an OR of the two would scan every fact)."""
         f = segment_facts.c
+        if self.scope.visitors is None and self.scope.contacts is None:
+            return select(segment_facts).where(f.site_id == self.scope.site_id).subquery("f")
+        by_visitor = select(segment_facts).where(
+            f.site_id == self.scope.site_id, f.visitor_id.in_(list(self.scope.visitors or ()))
+        )
+        by_contact = select(segment_facts).where(
+            f.site_id == self.scope.site_id,
+            f.visitor_id.is_(None),
+            f.contact_id.in_(list(self.scope.contacts or ())),
+        )
+        return union_all(by_visitor, by_contact).subquery("f")
+
+    def _person_facts(self) -> CTE:
+        base = self._base_facts()
+        f = base.c
         linked = contact_visitors.alias("cv")
         merged = contacts.alias("mc")
         person = func.coalesce(
@@ -104,33 +128,26 @@ class Compiler:
             f.contact_id,
             literal(ANONYMOUS_PREFIX, String) + f.visitor_id,
         )
-        stmt = (
-            select(
-                person.label("person"),
-                f.kind,
-                f.at,
-                f.seq,
-                f.product_key,
-                f.price,
-                f.in_stock,
-                f.amount,
-                f.order_key,
-                f.category_key,
+        stmt = select(
+            person.label("person"),
+            f.kind,
+            f.at,
+            f.seq,
+            f.product_key,
+            f.price,
+            f.in_stock,
+            f.amount,
+            f.order_key,
+            f.category_key,
+        ).select_from(
+            base.outerjoin(
+                linked,
+                and_(linked.c.site_id == self.scope.site_id, linked.c.visitor_id == f.visitor_id),
+            ).outerjoin(
+                merged,
+                and_(merged.c.site_id == self.scope.site_id, merged.c.contact_id == f.contact_id),
             )
-            .select_from(
-                segment_facts.outerjoin(
-                    linked, and_(linked.c.site_id == f.site_id, linked.c.visitor_id == f.visitor_id)
-                ).outerjoin(
-                    merged, and_(merged.c.site_id == f.site_id, merged.c.contact_id == f.contact_id)
-                )
-            )
-            .where(f.site_id == self.scope.site_id)
         )
-        if self.scope.visitors is not None or self.scope.contacts is not None:
-            stmt = stmt.where(
-                f.visitor_id.in_(list(self.scope.visitors or ()))
-                | f.contact_id.in_(list(self.scope.contacts or ()))
-            )
         return stmt.cte("pf")
 
     def _population(self) -> CTE:
@@ -167,12 +184,36 @@ class Compiler:
 
     def _node(self, node: Any) -> Select[Any]:
         if isinstance(node, AllOf):
-            return self._wrap(intersect(*(self._node(child) for child in node.all)))
+            return self._all(node.all)
         if isinstance(node, AnyOf):
             return self._wrap(union(*(self._node(child) for child in node.any)))
+        include, exclude = self._part(node)
+        if include is not None:
+            return include
+        assert exclude is not None
+        return self._everyone_but(exclude)
+
+    def _part(self, node: Any) -> Part:
+        """A node as the people it takes in, or as the people it leaves out of everyone (a
+        ``not``, or a count that zero satisfies): ``all`` then subtracts the latter from its
+        other members instead of from the whole population, which is much cheaper."""
         if isinstance(node, NotOf):
-            return self._everyone_but(self._node(node.not_))
+            return None, self._node(node.not_)
+        if isinstance(node, AllOf | AnyOf):
+            return self._node(node), None
         return self._leaf(node)
+
+    def _all(self, children: Sequence[Any]) -> Select[Any]:
+        parts = [self._part(child) for child in children]
+        taken = [include for include, _ in parts if include is not None]
+        left_out = [exclude for _, exclude in parts if exclude is not None]
+        if not taken:
+            base = select(self.population.c.person)
+        elif len(taken) == 1:
+            base = taken[0]
+        else:
+            base = self._wrap(intersect(*taken))
+        return self._wrap(except_(base, *left_out)) if left_out else base
 
     @staticmethod
     def _wrap(compound: Any) -> Select[Any]:
@@ -183,37 +224,37 @@ class Compiler:
     def _everyone_but(self, excluded: Select[Any]) -> Select[Any]:
         return self._wrap(except_(select(self.population.c.person), excluded))
 
-    def _leaf(self, node: Any) -> Select[Any]:
+    def _leaf(self, node: Any) -> Part:
         if isinstance(node, EventCondition):
             return self._event(node)
         if isinstance(node, OrdersCondition):
             return self._orders(node)
         if isinstance(node, LastOrderCondition):
-            return self._last_order(node)
+            return self._last_order(node), None
         if isinstance(node, ContactCondition):
-            return self._contact(node)
+            return self._contact(node), None
         if isinstance(node, AbandonedCondition):
-            return self._abandoned(node)
+            return self._abandoned(node), None
         if isinstance(node, StockCondition):
-            return self._back_in_stock(node)
+            return self._back_in_stock(node), None
         if isinstance(node, PriceDropCondition):
-            return self._price_drop(node)
+            return self._price_drop(node), None
         if isinstance(node, RegularDemandCondition):
-            return self._regular_demand(node)
+            return self._regular_demand(node), None
         raise TypeError(f"no SQL for {type(node).__name__}")
 
     # --- leaves -----------------------------------------------------------------------------
-    def _counted(self, where: list[Any], measure: Any, op: str, value: float) -> Select[Any]:
+    def _counted(self, where: list[Any], measure: Any, op: str, value: float) -> Part:
         """People whose ``measure`` over the facts ``where`` holds ``op value``; people with
-        no such fact count zero."""
+        no such fact count zero, so a test zero passes is "everyone but those who fail"."""
         pf = self.facts.c
-        failing_or_passing = select(pf.person).where(*where).group_by(pf.person)
+        grouped = select(pf.person).where(*where).group_by(pf.person)
         test = _OPS[op](measure, value)
         if admits_zero(op, value):
-            return self._everyone_but(failing_or_passing.having(not_(test)))
-        return failing_or_passing.having(test)
+            return None, grouped.having(not_(test))
+        return grouped.having(test), None
 
-    def _event(self, node: EventCondition) -> Select[Any]:
+    def _event(self, node: EventCondition) -> Part:
         pf = self.facts.c
         where: list[Any] = [pf.kind == KIND_OF_EVENT[node.event]]
         since = self._since(node.within_days)
@@ -264,7 +305,7 @@ class Compiler:
             )
         )
 
-    def _orders(self, node: OrdersCondition) -> Select[Any]:
+    def _orders(self, node: OrdersCondition) -> Part:
         pf = self.facts.c
         where: list[Any] = [pf.kind == "purchased"]
         since = self._since(node.within_days)
@@ -278,12 +319,8 @@ class Compiler:
             return self._counted(where, revenue, node.op, node.value)
         # An average needs an order: people without one never match an AOV condition.
         aov = revenue / func.nullif(orders, 0)
-        return (
-            select(pf.person)
-            .where(*where)
-            .group_by(pf.person)
-            .having(_OPS[node.op](aov, node.value))
-        )
+        grouped = select(pf.person).where(*where).group_by(pf.person)
+        return grouped.having(_OPS[node.op](aov, node.value)), None
 
     def _last_order(self, node: LastOrderCondition) -> Select[Any]:
         pf = self.facts.c
@@ -311,37 +348,32 @@ class Compiler:
         )
 
     def _abandoned(self, node: AbandonedCondition) -> Select[Any]:
-        """The person's last cart (view) is old enough and recent enough, held products, and
-        no order (for a browse: no cart either) came at or after it."""
+        """The person's last cart (view) is old enough and recent enough, and nothing came at
+        or after it: no order (for a browse: no cart either); a cart must have held products.
+        One pass over the facts, by person, with conditional maxima."""
         pf = self.facts.c
-        start = "carted" if node.condition == "abandoned_cart" else "viewed"
-        ends = ("purchased",) if start == "carted" else ("purchased", "carted")
-        last = (
-            select(pf.person, func.max(pf.at).label("at"))
-            .where(pf.kind == start)
+
+        def last(*kinds: str, holding: bool = False) -> Any:
+            when: ColumnElement[bool] = pf.kind.in_(kinds)
+            if holding:
+                when = and_(when, pf.product_key.is_not(None))
+            return func.max(case((when, pf.at)))
+
+        if node.condition == "abandoned_cart":
+            started, held, ended = last("carted"), last("carted", holding=True), last("purchased")
+        else:
+            started = held = last("viewed")
+            ended = last("purchased", "carted")
+        return (
+            select(pf.person)
+            .where(pf.kind.in_(("carted", "purchased", "viewed")))
             .group_by(pf.person)
-            .subquery("last")
-        )
-        later = self.facts.alias("later")
-        held = self.facts.alias("held")
-        return select(last.c.person).where(
-            last.c.at <= self.scope.now - int(node.after_hours * HOUR_MS),
-            last.c.at >= self.scope.now - int(node.within_days * DAY_MS),
-            select(held.c.person)
-            .where(
-                held.c.person == last.c.person,
-                held.c.kind == start,
-                held.c.at == last.c.at,
-                held.c.product_key.is_not(None),
+            .having(
+                started <= self.scope.now - int(node.after_hours * HOUR_MS),
+                started >= self.scope.now - int(node.within_days * DAY_MS),
+                held == started,
+                or_(ended.is_(None), ended < started),
             )
-            .exists(),
-            not_(
-                select(later.c.person)
-                .where(
-                    later.c.person == last.c.person, later.c.kind.in_(ends), later.c.at >= last.c.at
-                )
-                .exists()
-            ),
         )
 
     def _seen_products(self, kind: str, days: float) -> list[Any]:
