@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections import Counter
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from shoptrack.cli.main import app
+from shoptrack.errors import ShoptrackError
+from shoptrack.recommend.block_rules import MAX_NAME, check_block_fields
 from shoptrack.recommend.blocks import Block, Variant, choose_variant, parse_variant_id
 from tests.recommend.shop import Shop
 
@@ -215,3 +218,10 @@ def test_cli_blocks_and_train(shop: Shop) -> None:
     shop.views("v1", "p1", "p2")
     trained = run("train", "--site", shop.site_id, "--database-url", url)
     assert trained["events"] == 2 and trained["snapshot_id"] == 1
+
+
+def test_a_name_longer_than_its_column_is_refused_naming_the_field() -> None:
+    assert check_block_fields({"name": "x" * MAX_NAME}) == {"name": "x" * MAX_NAME}
+    with pytest.raises(ShoptrackError) as refused:
+        check_block_fields({"name": "x" * (MAX_NAME + 1)})
+    assert refused.value.field == "name"

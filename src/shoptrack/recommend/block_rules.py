@@ -18,6 +18,7 @@ STATUSES = (PREVIEW, LIVE, PAUSED)
 POSITIONS = ("beforebegin", "afterbegin", "beforeend", "afterend")
 MAX_VARIANTS = 8
 MAX_COUNT = 100
+MAX_NAME = 200  # rec_blocks.name is VARCHAR(200): PostgreSQL refuses longer
 
 # The algorithms a variant can name: the block types of the platform, then the session models
 # of ``recommend/algorithms/registry.py`` (run on the visitor's current session).
@@ -137,5 +138,7 @@ def check_block_fields(values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             if not isinstance(value, str) or len(value) > 100_000:
                 raise invalid(f"{key} must be a string", key)
+            if key == "name" and len(value) > MAX_NAME:
+                raise invalid(f"name must be at most {MAX_NAME} characters", key)
             out[key] = value
     return out

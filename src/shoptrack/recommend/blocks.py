@@ -317,8 +317,8 @@ class BlockStore:
         *,
         actor: str = "api",
     ) -> Block:
+        check_variant(algorithm, {} if params is None else params, weight)
         spec = {"algorithm": algorithm, "params": dict(params or {}), "weight": weight}
-        check_variant(algorithm, spec["params"], weight)
         with self.engine.begin() as conn:
             block = self._locked(conn, site_id, block_id)
             if len(block.variants) >= MAX_VARIANTS:
@@ -344,8 +344,10 @@ class BlockStore:
             if current is None:
                 raise NotFound(f"variant {variant_id} of block {block_id} was not found")
             new_weight = current.weight if weight is None else float(weight)
+            check_variant(
+                current.algorithm, current.params if params is None else params, new_weight
+            )
             new_params = current.params if params is None else dict(params)
-            check_variant(current.algorithm, new_params, new_weight)
             conn.execute(
                 update(rec_variants)
                 .where(rec_variants.c.site_id == site_id, rec_variants.c.variant_id == variant_id)

@@ -58,16 +58,28 @@ def _shape(values: Mapping[Any, Any]) -> dict[str, Any]:
     return out
 
 
-def block_report(
-    engine: Engine, site_id: str, day_from: date, day_to: date, block_id: int | None = None
-) -> dict[str, Any]:
-    """Rows per day, block and variant (``days``) and their sums over the range (``totals``).
-
-    Block ids are stored as the digits events carry; the API answers them as numbers, as
-    ``/api/v1/blocks`` does."""
+def _where(site_id: str, day_from: date, day_to: date, block_id: int | None) -> list[Any]:
     where = [D.c.site_id == site_id, D.c.day >= day_from.isoformat(), D.c.day <= day_to.isoformat()]
     if block_id is not None:
         where.append(D.c.block_id == str(block_id))
+    return where
+
+
+def block_report(
+    engine: Engine,
+    site_id: str,
+    day_from: date,
+    day_to: date,
+    block_id: int | None = None,
+    *,
+    with_days: bool = True,
+) -> dict[str, Any]:
+    """Rows per day, block and variant (``days``) and their sums over the range (``totals``);
+    ``with_days=False`` leaves ``days`` empty (a reader of the sums only).
+
+    Block ids are stored as the digits events carry; the API answers them as numbers, as
+    ``/api/v1/blocks`` does."""
+    where = _where(site_id, day_from, day_to, block_id)
     columns = [D.c[name] for name in COUNTS + AMOUNTS]
     daily = (
         select(D.c.day, D.c.block_id, D.c.variant_id, *columns)
@@ -96,7 +108,7 @@ def block_report(
                     **_shape(r._mapping),
                 }
             )
-            for r in conn.execute(daily)
+            for r in (conn.execute(daily) if with_days else ())
         ]
         totals = [
             with_rates(
@@ -112,8 +124,8 @@ def block_report(
             for r in conn.execute(summed)
         ]
     # Numeric ids sort as numbers (block 9 before block 10).
-    totals.sort(key=lambda t: (t["block_id"], _id_key(t["variant_id"])))
-    days.sort(key=lambda d: (d["day"], d["block_id"], _id_key(d["variant_id"])))
+    totals.sort(key=lambda t: (t["block_id"], variant_order(t["variant_id"])))
+    days.sort(key=lambda d: (d["day"], d["block_id"], variant_order(d["variant_id"])))
     return {
         "from": day_from.isoformat(),
         "to": day_to.isoformat(),
@@ -122,7 +134,26 @@ def block_report(
     }
 
 
-def _id_key(variant: str) -> tuple[int, str]:
+def variant_order(variant: str) -> tuple[int, str]:
     """``r12v34`` sorts by its variant number; any other id after the numbered ones."""
     number = variant.rpartition("v")[2]
     return (int(number), "") if number.isdigit() else (2**63, variant)
+
+
+def daily_funnel(
+    engine: Engine, site_id: str, day_from: date, day_to: date, block_id: int | None = None
+) -> dict[int, dict[str, tuple[int, ...]]]:
+    """Per block and day, the funnel summed over the block's variants: ``{block: {day:
+    (impressions, clicks, add_to_carts, purchases)}}`` (days without rows left out)."""
+    funnel = ("impressions", "clicks", "add_to_carts", "purchases")
+    stmt = (
+        select(D.c.block_id, D.c.day, *[func.sum(D.c[name]).label(name) for name in funnel])
+        .where(*_where(site_id, day_from, day_to, block_id))
+        .group_by(D.c.block_id, D.c.day)
+    )
+    out: dict[int, dict[str, tuple[int, ...]]] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(stmt):
+            counts = tuple(int(row._mapping[name] or 0) for name in funnel)
+            out.setdefault(int(row.block_id), {})[row.day] = counts
+    return out

@@ -76,4 +76,7 @@ rejected_events = Table(
     Column("body_size", Integer, nullable=False),
     Column("body_enc", LargeBinary, nullable=False),
     Index("ix_rejected_site_seq", "site_id", "seq"),
+    # migration 0015: the dashboard's filters by reason and by step, newest first
+    Index("ix_rejected_site_code_seq", "site_id", "code", "seq"),
+    Index("ix_rejected_site_step_seq", "site_id", "step", "seq"),
 )

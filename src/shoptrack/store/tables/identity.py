@@ -35,6 +35,8 @@ contacts = Table(
     Index("uq_contacts_site_email", "site_id", "email_bidx", unique=True),
     Index("uq_contacts_site_phone", "site_id", "phone_bidx", unique=True),
     Index("ix_contacts_site_merged", "site_id", "merged_into"),
+    # migration 0015: the dashboard's newest contacts first, a keyset page at a time
+    Index("ix_contacts_site_created", "site_id", "created_at", "contact_id"),
 )
 
 contact_visitors = Table(

@@ -8,6 +8,7 @@ exists is not the user's business).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -150,8 +151,19 @@ SitePage = Annotated[AdminContext, Depends(site_page)]
 SiteForm = Annotated[AdminContext, Depends(site_form)]
 
 
+def _names(routes: Iterable[Any]) -> Iterator[str]:
+    for route in routes:
+        if name := getattr(route, "name", None):
+            yield name
+        # FastAPI keeps an included router as one entry (``_IncludedRouter``, no name) over
+        # its ``original_router``: the names of the areas' pages are in there.
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _names(inner.routes)
+
+
 def route_names(request: Request) -> set[str]:
-    return {name for route in request.app.router.routes if (name := getattr(route, "name", None))}
+    return set(_names(request.app.router.routes))
 
 
 def page_context(
