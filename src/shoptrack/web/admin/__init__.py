@@ -11,12 +11,21 @@ from fastapi import APIRouter, FastAPI
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from shoptrack.web.admin import blocks, contact_page, contacts, events, login, rejected
+from shoptrack.web.admin import (
+    blocks,
+    contact_page,
+    contacts,
+    events,
+    login,
+    rejected,
+    segments,
+)
 from shoptrack.web.admin.errors import install_admin_errors
 from shoptrack.web.admin.security import ADMIN_PREFIX, AdminHeaders
 
 ROUTERS: tuple[APIRouter, ...] = (login.router, blocks.router)
 ROUTERS += (events.router, rejected.router, contacts.router, contact_page.router)
+ROUTERS += (segments.router,)
 
 
 def install_admin(app: FastAPI) -> None:

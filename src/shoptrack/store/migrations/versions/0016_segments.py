@@ -3,7 +3,7 @@ evaluated on (one row per relevant event and product line, written by the ``segm
 processor, whose cursor starts at 0: it reads the existing log once).
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-05
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
