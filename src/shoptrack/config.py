@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # An erasure first waits for the identity processor to read the site's committed events
     # (no identity of the person may still wait to be linked); past this it answers 503.
     erasure_wait_s: float = Field(30.0, gt=0, le=600)
+    # Segments follow the events as they arrive; every this many seconds the worker also
+    # evaluates each one in full, as time moves people out of windows.
+    segment_refresh_s: float = Field(300.0, ge=5, le=86_400)
 
     # --- dashboard (/admin) ---------------------------------------------------------------
     # How long a sign-in lasts. Cookies are Secure unless the request came over plain HTTP

@@ -120,8 +120,10 @@ def worker(
     from shoptrack.catalog.scheduler import FeedScheduler
     from shoptrack.identity.keycheck import keyring_for
     from shoptrack.processing.builtin import build_runner
+    from shoptrack.segments.refresher import SegmentRefresher
     from shoptrack.services import open_store
     from shoptrack.triggers.engine import TriggerEngine, configured_deliveries
+    from shoptrack.triggers.segment_webhooks import SegmentWebhookSender
 
     settings = settings_for(database_url)
     engine, _, _ = open_store(settings)
@@ -144,8 +146,25 @@ def worker(
     )
     due_queue = threading.Thread(target=triggers.run_forever, args=(stop,), name="triggers")
     due_queue.start()
+    # Segments in full, as time moves people out of (and into) their windows.
+    segments = threading.Thread(
+        target=SegmentRefresher(engine, settings.segment_refresh_s).loop,
+        args=(stop,),
+        name="segments",
+    )
+    segments.start()
+    # Segment entries and exits to the shops' tools (segments with a webhook_url).
+    segment_hooks = threading.Thread(
+        target=SegmentWebhookSender(engine, keyring, settings).loop,
+        args=(stop,),
+        name="segment-webhooks",
+    )
+    segment_hooks.start()
     names = ", ".join(p.name for p in runner.processors)
-    err.print(f"worker running processors: {names}, feed schedule, triggers (Ctrl-C to stop)")
+    err.print(
+        f"worker running processors: {names}, feed schedule, triggers, segment refresh "
+        "(Ctrl-C to stop)"
+    )
     started = time.monotonic()
     try:
         runner.run_forever(stop)
@@ -155,6 +174,8 @@ def worker(
         stop.set()
         feeds.join()
         due_queue.join()
+        segments.join()
+        segment_hooks.join()
         engine.dispose()
     err.print(f"worker stopped after {time.monotonic() - started:.0f}s")
 

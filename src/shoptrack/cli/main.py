@@ -21,6 +21,7 @@ from shoptrack.cli.identity import register as register_identity_commands
 from shoptrack.cli.options import DatabaseUrl, err, settings_for
 from shoptrack.cli.processors import processors_app
 from shoptrack.cli.reports import reports_app
+from shoptrack.cli.segments import segments_app
 from shoptrack.cli.triggers import triggers_app
 from shoptrack.cli.users import users_app
 from shoptrack.store.db import redacted_url
@@ -42,6 +43,7 @@ app.command()(doctor)
 app.command()(demo)
 app.add_typer(triggers_app, name="triggers")
 app.add_typer(users_app, name="users")
+app.add_typer(segments_app, name="segments")
 
 
 # How `shoptrack serve` runs uvicorn (bench/ingest.py starts its empty handler with the same).

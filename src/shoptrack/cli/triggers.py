@@ -60,6 +60,10 @@ def set_command(
     cap_days: Annotated[
         int | None, typer.Option("--cap-days", help="at most once per contact per N days")
     ] = None,
+    segment: Annotated[
+        str | None,
+        typer.Option(help="send only to this segment's contacts (its number); 'none': everyone"),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Change a rule's settings; prints the rule as one JSON line."""
@@ -71,6 +75,10 @@ def set_command(
         "cap_days": cap_days,
     }
     changes = {k: v for k, v in given.items() if v is not None}
+    if segment is not None:
+        if segment.strip().lower() != "none" and not segment.strip().isdigit():
+            raise typer.BadParameter("a segment's number, or 'none'", param_hint="--segment")
+        changes["segment_id"] = None if segment.strip().lower() == "none" else int(segment)
     engine, _, _ = open_store(settings_for(database_url))
     try:
         with WriteTurn(engine)(), engine.begin() as conn:

@@ -16,6 +16,8 @@ from shoptrack.processing.registry import ProcessorRegistry
 from shoptrack.processing.runner import Processor, ProcessorRunner
 from shoptrack.recommend.scheduler import RecommendationScheduler
 from shoptrack.reports.attribution import ReportsProcessor
+from shoptrack.segments.erasure import forget_segment_data
+from shoptrack.segments.processor import SegmentsProcessor
 from shoptrack.triggers.erasure import forget_contact as forget_trigger_data
 from shoptrack.triggers.report import TriggerReportProcessor
 from shoptrack.triggers.report_state import forget_visits
@@ -28,6 +30,7 @@ ERASURE_STEPS: tuple[ErasureStep, ...] = (
     forget_trigger_data,
     forget_visits,
     forget_traffic_visitors,
+    forget_segment_data,
 )
 
 
@@ -67,6 +70,12 @@ def trigger_reports(settings: Settings, _engine: Engine, _keyring: Keyring) -> P
 def traffic_counts(_settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
     # Counts bots too, marked as such: the dashboard shows them apart (no setting to rebuild).
     return AnalyticsProcessor()
+
+
+@PROCESSORS.register("segments")
+def segment_membership(settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
+    # After identity in each round: a batch's new links already count for its people.
+    return SegmentsProcessor(settings.include_bots)
 
 
 def build_runner(settings: Settings, engine: Engine, keyring: Keyring) -> ProcessorRunner:

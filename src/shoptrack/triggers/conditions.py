@@ -20,7 +20,7 @@ the reason given):
      least ``delay`` ago; when none did, no message row (the episode ends with the reason);
 
 4. the contact has not unsubscribed from the channel (under its id or the id of a contact
-   merged into it since);
+   merged into it since), and is in the rule's segment when it has one (``segment_id``);
 5. the contact has an address for the channel (an e-mail; a webhook rule needs its URL);
 6. the caps: the rule at most once per ``cap_days`` per contact, all rules at most
    ``SHOPTRACK_TRIGGERS_DAILY_CAP`` per contact per 24 hours (messages pending, sending or
@@ -41,6 +41,7 @@ from shoptrack.catalog.store_ops import live_generation_expr
 from shoptrack.events.traffic import is_bot_event
 from shoptrack.identity.crypto import Keyring
 from shoptrack.identity.store import ContactRecord, merged_ids, resolve_contact, visitors_of
+from shoptrack.segments.membership import is_member
 from shoptrack.store.sql import chunks
 from shoptrack.store.tables import (
     catalog_products,
@@ -375,6 +376,10 @@ def _suppression(
 ) -> str | None:
     if is_unsubscribed(conn, site_id, contact.contact_id, settings.channel):
         return "unsubscribed"
+    if settings.segment_id is not None and not is_member(
+        conn, site_id, settings.segment_id, person_ids(conn, site_id, contact.contact_id)
+    ):
+        return f"not in segment {settings.segment_id}"
     if settings.channel is Channel.EMAIL and contact.email is None:
         return "no e-mail address"
     if settings.channel is Channel.WEBHOOK and not settings.webhook_url:

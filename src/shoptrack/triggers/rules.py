@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from shoptrack.errors import Reason, ShoptrackError
+from shoptrack.segments.repo import segment_exists
 from shoptrack.store.sql import insert_for, now_ms
 from shoptrack.store.tables import trigger_rules
 from shoptrack.triggers.model import Channel, Rule
@@ -64,6 +65,8 @@ class RuleSettings:
     webhook_url: str | None = None
     template: str | None = None
     thresholds: dict[str, Any] = field(default_factory=dict)
+    # Only contacts in this segment are sent the rule's messages (None: everyone).
+    segment_id: int | None = None
 
     @property
     def delay_ms(self) -> int:
@@ -88,6 +91,7 @@ class RuleSettings:
             "webhook_url": self.webhook_url,
             "template": self.template,
             "thresholds": self.thresholds,
+            "segment_id": self.segment_id,
         }
 
 
@@ -184,8 +188,17 @@ def apply_changes(current: RuleSettings, changes: dict[str, Any]) -> RuleSetting
             updated = replace(updated, template=value or None)
         elif name == "thresholds":
             updated = replace(updated, thresholds=_thresholds(updated, value))
+        elif name == "segment_id":
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise _invalid(name, "expected a segment's number, or null for everyone")
+            updated = replace(updated, segment_id=value)
         else:
-            known = "enabled, channel, delay_seconds, cap_days, webhook_url, template, thresholds"
+            known = (
+                "enabled, channel, delay_seconds, cap_days, webhook_url, template, thresholds, "
+                "segment_id"
+            )
             raise _invalid(name, f"unknown setting; known: {known}")
     if updated.enabled and updated.channel is Channel.WEBHOOK and not updated.webhook_url:
         raise _invalid("webhook_url", "a rule sent by webhook needs a webhook_url")
@@ -211,6 +224,7 @@ def read_rules(conn: Connection, site_id: str) -> dict[Rule, RuleSettings]:
             webhook_url=row.webhook_url,
             template=row.template,
             thresholds=thresholds if isinstance(thresholds, dict) else {},
+            segment_id=row.segment_id,
         )
     return out
 
@@ -239,6 +253,7 @@ def write_rule(conn: Connection, site_id: str, settings: RuleSettings) -> None:
         "webhook_url": settings.webhook_url,
         "template": settings.template,
         "thresholds": orjson.dumps(settings.thresholds).decode(),
+        "segment_id": settings.segment_id,
         "updated_at": now_ms(),
     }
     stmt = insert_for(conn, trigger_rules).values(
@@ -251,5 +266,7 @@ def update_rule(
     conn: Connection, site_id: str, rule: Rule, changes: dict[str, Any]
 ) -> RuleSettings:
     updated = apply_changes(read_rules(conn, site_id)[rule], changes)
+    if updated.segment_id is not None and not segment_exists(conn, site_id, updated.segment_id):
+        raise _invalid("segment_id", f"no segment {updated.segment_id} on this site")
     write_rule(conn, site_id, updated)
     return updated

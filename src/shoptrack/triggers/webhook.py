@@ -69,6 +69,47 @@ def payload(message: OutgoingMessage) -> dict[str, Any]:
     }
 
 
+def post_signed(
+    url: str, webhook_id: str, body: bytes, secret: str, timeout_s: float, allow_private: bool
+) -> DeliveryResult:
+    """POST ``body`` to ``url`` signed with ``secret`` (Standard Webhooks), through the pinned
+    transport; the answer as an outcome (see the module's docstring)."""
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, webhook_id, timestamp, body),
+    }
+    where = _short(url)
+    transport = PinnedTransport(httpx.HTTPTransport(), system_resolver, allow_private)
+    try:
+        with httpx.Client(
+            timeout=httpx.Timeout(timeout_s), follow_redirects=False, transport=transport
+        ) as client:
+            response = client.post(url, content=body, headers=headers)
+    except FeedError as exc:
+        if exc.code is not FeedErrorCode.PRIVATE_ADDRESS:
+            raise
+        return DeliveryResult(
+            Outcome.FAILED,
+            f"{where} resolves to a private or local address; webhook URLs must be public, "
+            "or set SHOPTRACK_WEBHOOK_ALLOW_PRIVATE_HOSTS=true for the sending process",
+        )
+    except httpx.TimeoutException:
+        return DeliveryResult(Outcome.RETRY, f"timed out posting to {where}")
+    except httpx.HTTPError as exc:
+        return DeliveryResult(Outcome.RETRY, f"cannot post to {where}: {type(exc).__name__}")
+    status = response.status_code
+    answer = f"{where} answered HTTP {status}"
+    if 200 <= status < 300:
+        return DeliveryResult(Outcome.SENT, answer)
+    if status >= 500 or status == 429:
+        return DeliveryResult(Outcome.RETRY, answer)
+    return DeliveryResult(Outcome.FAILED, answer)
+
+
 class WebhookDelivery:
     channel = Channel.WEBHOOK
 
@@ -86,42 +127,9 @@ class WebhookDelivery:
         except WebhookSecretError as exc:
             return DeliveryResult(Outcome.FAILED, str(exc))
         body = orjson.dumps(payload(with_tracked_links(message)))
-        timestamp = int(time.time())
-        headers = {
-            "content-type": "application/json",
-            "user-agent": USER_AGENT,
-            "webhook-id": message.message_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(secret, message.message_id, timestamp, body),
-        }
-        where = _short(url)
-        transport = PinnedTransport(
-            httpx.HTTPTransport(), system_resolver, self.allow_private_hosts
+        return post_signed(
+            url, message.message_id, body, secret, self.timeout_s, self.allow_private_hosts
         )
-        try:
-            with httpx.Client(
-                timeout=httpx.Timeout(self.timeout_s), follow_redirects=False, transport=transport
-            ) as client:
-                response = client.post(url, content=body, headers=headers)
-        except FeedError as exc:
-            if exc.code is not FeedErrorCode.PRIVATE_ADDRESS:
-                raise
-            return DeliveryResult(
-                Outcome.FAILED,
-                f"{where} resolves to a private or local address; webhook URLs must be public, "
-                "or set SHOPTRACK_WEBHOOK_ALLOW_PRIVATE_HOSTS=true for the sending process",
-            )
-        except httpx.TimeoutException:
-            return DeliveryResult(Outcome.RETRY, f"timed out posting to {where}")
-        except httpx.HTTPError as exc:
-            return DeliveryResult(Outcome.RETRY, f"cannot post to {where}: {type(exc).__name__}")
-        status = response.status_code
-        answer = f"{where} answered HTTP {status}"
-        if 200 <= status < 300:
-            return DeliveryResult(Outcome.SENT, answer)
-        if status >= 500 or status == 429:
-            return DeliveryResult(Outcome.RETRY, answer)
-        return DeliveryResult(Outcome.FAILED, answer)
 
 
 def _short(url: str) -> str:

@@ -25,6 +25,7 @@ from shoptrack.web.api.contacts import router as contacts_router
 from shoptrack.web.api.events import router as events_router
 from shoptrack.web.api.processor_failures import router as processor_failures_router
 from shoptrack.web.api.reports import router as reports_router
+from shoptrack.web.api.segments import router as segments_router
 from shoptrack.web.api.triggers import router as triggers_router
 from shoptrack.web.docs import docs_routes
 from shoptrack.web.handlers import install_error_handlers
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
     app.include_router(reports_router)
     app.include_router(processor_failures_router)
     app.include_router(triggers_router)
+    app.include_router(segments_router)
 
     install_admin(app)
     install_error_handlers(app)

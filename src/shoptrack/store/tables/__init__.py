@@ -48,6 +48,13 @@ from shoptrack.store.tables.recommend import (
     report_click_sessions,
     report_clicks,
 )
+from shoptrack.store.tables.segments import (
+    segment_changes,
+    segment_counts,
+    segment_facts,
+    segment_members,
+    segments,
+)
 from shoptrack.store.tables.triggers import (
     trigger_attempts,
     trigger_candidates,
@@ -94,6 +101,11 @@ __all__ = [
     "report_block_daily",
     "report_click_sessions",
     "report_clicks",
+    "segment_changes",
+    "segment_counts",
+    "segment_facts",
+    "segment_members",
+    "segments",
     "sites",
     "traffic_daily",
     "traffic_pages",

@@ -35,6 +35,8 @@ trigger_rules = Table(
     Column("template", Text, nullable=True),
     Column("thresholds", Text, nullable=False, server_default="{}"),
     Column("updated_at", BigInteger, nullable=False),
+    # Migration 0018: only the contacts in this segment are sent the rule's messages.
+    Column("segment_id", BigInteger, nullable=True),
     PrimaryKeyConstraint("site_id", "rule", name="pk_trigger_rules"),
 )
 

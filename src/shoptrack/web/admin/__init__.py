@@ -21,6 +21,7 @@ from shoptrack.web.admin import (
     login,
     overview,
     rejected,
+    segments,
     triggers,
 )
 from shoptrack.web.admin.errors import install_admin_errors
@@ -30,6 +31,7 @@ ROUTERS: tuple[APIRouter, ...] = (login.router, blocks.router)
 ROUTERS += (events.router, rejected.router, contacts.router, contact_page.router)
 ROUTERS += (overview.router, charts_page.router)
 ROUTERS += (catalog.router, triggers.router)
+ROUTERS += (segments.router,)
 
 
 def install_admin(app: FastAPI) -> None:

@@ -12,5 +12,6 @@ SITE_NAV: tuple[tuple[str, str], ...] = (
     ("Recommendations", "admin_blocks"),
     ("Catalogue", "admin_catalog"),
     ("Contacts", "admin_contacts"),
+    ("Segments", "admin_segments"),
     ("Triggers", "admin_triggers"),
 )

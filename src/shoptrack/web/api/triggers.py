@@ -39,6 +39,10 @@ RULE_BODY = request_body(
             "cap_days": {"type": "integer", "description": "at most once per contact per N days"},
             "webhook_url": {"type": ["string", "null"], "description": "http(s) URL"},
             "template": {"type": ["string", "null"]},
+            "segment_id": {
+                "type": ["integer", "null"],
+                "description": "send only to contacts in this segment (null: everyone)",
+            },
             "thresholds": {
                 "type": "object",
                 "description": "the rule's own numbers, changed by name (null: the default): "
