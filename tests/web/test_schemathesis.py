@@ -46,6 +46,9 @@ SEMANTIC_REFUSALS = {
     "GET /api/v1/reports/blocks": "from/to: days as YYYY-MM-DD, from before to",
     "GET /api/v1/reports/triggers": "from/to: days as YYYY-MM-DD, from before to",
     "GET /api/v1/processor-failures": "status: retrying, skipped, resolved or all",
+    "POST /api/v1/segments": "definition: the segment schema (version 1, match, conditions)",
+    "POST /api/v1/segments/preview": "definition: the segment schema",
+    "PATCH /api/v1/segments/{segment_id}": "definition: the segment schema; webhook_url http(s)",
 }
 
 
