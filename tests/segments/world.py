@@ -120,8 +120,10 @@ class World:
             own.execute(insert(contact_visitors).values(**values))
 
     def catalogue(
-        self, *products: dict[str, Any], categories: list[tuple[int, int | None, str, str]] = ()
-    ) -> None:  # type: ignore[assignment]
+        self,
+        *products: dict[str, Any],
+        categories: tuple[tuple[int, int | None, str, str], ...] | list[Any] = (),
+    ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 insert(catalog_state).values(site_id=self.site_id, generation=1, next_generation=2)

@@ -14,7 +14,6 @@ import pytest
 from shoptrack.accounts.users import UserRepository
 from shoptrack.recommend.blocks import BlockStore
 from tests.support.admin import PASSWORD
-from tests.support.browser import launch_chromium
 from tests.support.server import free_port
 from tests.triggers.live import LiveApp, live_app, live_settings
 
@@ -31,13 +30,6 @@ def app(tmp_path: Path) -> Iterator[LiveApp]:
     )
     with live_app(settings) as running:
         yield running
-
-
-@pytest.fixture
-def chromium(playwright_driver: Any) -> Iterator[Any]:
-    launched = launch_chromium(playwright_driver)
-    yield launched
-    launched.close()
 
 
 class Visit:

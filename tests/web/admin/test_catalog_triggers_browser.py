@@ -17,7 +17,6 @@ from shoptrack.triggers.rules import read_rules
 from tests.catalog.feedfiles import product, rss
 from tests.catalog.httpserver import FeedServer, Route, feed_server
 from tests.support.admin import PASSWORD
-from tests.support.browser import launch_chromium
 from tests.support.server import free_port
 from tests.triggers.live import LiveApp, live_app, live_settings
 from tests.web.admin.test_blocks_browser import Visit
@@ -36,13 +35,6 @@ def app(tmp_path: Path) -> Iterator[LiveApp]:
     )
     with live_app(settings) as running:
         yield running
-
-
-@pytest.fixture
-def chromium(playwright_driver: Any) -> Iterator[Any]:
-    launched = launch_chromium(playwright_driver)
-    yield launched
-    launched.close()
 
 
 @pytest.fixture
