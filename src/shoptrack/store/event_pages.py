@@ -80,16 +80,27 @@ def page_statement(
             dialect, events.c.site_id, site_id, events.c.seq, wanted.before_seq, key
         )
         return select(*_COLUMNS).where(*where).order_by(*order).limit(limit)
-    stmt = select(*_COLUMNS).where(events.c.site_id == site_id)
     if isinstance(visitor, str):
-        stmt = stmt.where(events.c.visitor_id == visitor)
+        # One visitor: a range of the visitors' index, so PostgreSQL cannot prefer a walk of
+        # the primary key when it guesses the visitor's rows of one type are rare.
+        where, order = newest_first(
+            dialect,
+            events.c.site_id,
+            site_id,
+            events.c.seq,
+            wanted.before_seq,
+            (events.c.visitor_id, visitor),
+        )
+        stmt = select(*_COLUMNS).where(*where).order_by(*order)
     else:
+        stmt = select(*_COLUMNS).where(events.c.site_id == site_id)
         stmt = stmt.where(events.c.visitor_id.in_(list(visitor)))
+        if wanted.before_seq is not None:
+            stmt = stmt.where(events.c.seq < wanted.before_seq)
+        stmt = stmt.order_by(events.c.seq.desc())
     if wanted.event_type is not None:
         stmt = stmt.where(events.c.type == wanted.event_type)
-    if wanted.before_seq is not None:
-        stmt = stmt.where(events.c.seq < wanted.before_seq)
-    return stmt.order_by(events.c.seq.desc()).limit(limit)
+    return stmt.limit(limit)
 
 
 def _rows(conn: Connection, stmt: Select[tuple[object, ...]]) -> list[LoggedEvent]:
