@@ -3,11 +3,13 @@ the seq cursor, and query plans that walk an index in order instead of sorting t
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy import event as sa_event
 
 from shoptrack.store.event_pages import EventFilter, event_page, page_statement
 from shoptrack.store.events_repo import EventLog
@@ -114,6 +116,15 @@ _NUMBERS = {
 }
 
 
+# And 30,000 refusals of each site, so the rejections' plans are those of a real table.
+_REFUSED = """
+INSERT INTO rejected_events (site_id, event_id, received_at, source, endpoint, code, message,
+                             body_size, body_enc)
+SELECT :s, 'r' || n, n, 'browser', '/webevent', 'invalid', 'bad', 2, :body
+FROM {numbers}
+"""
+
+
 def explain(engine: Engine, stmt: Any) -> str:
     """The plan of a statement as the page runs it (values inlined), as one line."""
     sql = str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
@@ -152,3 +163,65 @@ def test_plans_walk_the_sites_index_without_sorting(engine: Engine) -> None:
     assert top.occurred_at == 30_000  # its own newest, though the busy site's are newer
     deep = event_page(engine, quiet.site_id, EventFilter(before_seq=top.seq - 9_999), 2).events
     assert [e.occurred_at for e in deep] == [20_000, 19_999]
+
+
+def explain_executed(engine: Engine, run: Any) -> list[str]:
+    """The plans of the statements ``run()`` executes, with their own parameters."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+    prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    plans = []
+    with engine.connect() as conn:
+        for statement, parameters in seen:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(prefix + statement, parameters)
+            plans.append(" | ".join(str(r[-1]) for r in cursor.fetchall()))
+            cursor.close()
+    return plans
+
+
+def test_the_apis_log_and_rejections_walk_the_sites_index(engine: Engine) -> None:
+    """``EventLog.query`` (GET /api/v1/events) and ``EventLog.rejected`` avoid the same trap:
+    a quiet site beside a busy one must not make PostgreSQL walk the whole log's key."""
+    quiet, _ = SiteRepository(engine).create("Quiet shop")
+    busy, _ = SiteRepository(engine).create("Busy shop")
+    with engine.begin() as conn:
+        fill = _FILL.replace("{numbers}", _NUMBERS[engine.dialect.name])
+        conn.execute(text(fill), {"s": quiet.site_id})
+        conn.execute(text(fill.replace("'big'", "'busy'")), {"s": busy.site_id})
+        refused = _REFUSED.replace("{numbers}", _NUMBERS[engine.dialect.name])
+        conn.execute(text(refused), {"s": quiet.site_id, "body": b"\x00"})
+        conn.execute(text(refused), {"s": busy.site_id, "body": b"\x00"})
+        conn.execute(text("ANALYZE"))
+    log = EventLog(engine)
+    site = quiet.site_id
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({}, "ix_events_site_seq"),
+        ({"before_seq": 9_000}, "ix_events_site_seq"),
+        ({"event_type": "Type3"}, "ix_events_site_type_seq"),
+        (
+            {"visitor_id": "bv7", "event_type": "Type7", "before_seq": 9_000},
+            "ix_events_site_visitor_seq",
+        ),
+    ]
+    for wanted, index in cases:
+        (plan,) = explain_executed(engine, partial(log.query, site, limit=50, **wanted))
+        assert index in plan, (wanted, plan)
+        assert "Sort" not in plan and "TEMP B-TREE" not in plan, (wanted, plan)
+        assert "events_pkey" not in plan and "PRIMARY KEY" not in plan, (wanted, plan)
+    (plan,) = explain_executed(engine, lambda: log.rejected(site, limit=50))
+    assert "ix_rejected_site_seq" in plan and "Sort" not in plan, plan
+    # The rows themselves: the quiet site's own, newest first, below a cursor.
+    newest = log.query(site, limit=1)
+    assert len(newest) == 1
+    mine = log.query(site, visitor_id="bv7", event_type="Type7", before_seq=newest[0][0], limit=3)
+    assert len(mine) == 3 and mine == sorted(mine, reverse=True)
+    assert all(row["site_id"] == site for row in log.rejected(site, limit=5))

@@ -20,9 +20,10 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import ColumnElement, Engine, func, select
 
 from shoptrack.store.db import WriteTurn
+from shoptrack.store.newest_first import newest_first
 from shoptrack.store.rows import EventRow, RejectedRow
 from shoptrack.store.tables import events, rejected_events
 
@@ -164,17 +165,23 @@ class EventLog:
         before_seq: int | None = None,
         limit: int = 100,
     ) -> list[tuple[int, str]]:
-        """(seq, canonical JSON) newest first."""
-        stmt = select(events.c.seq, events.c.data).where(events.c.site_id == site_id)
-        if event_type is not None:
-            stmt = stmt.where(events.c.type == event_type)
+        """(seq, canonical JSON) newest first, on the site's narrowest index (a visitor's,
+        else a type's, else the site's): ``store/newest_first.py`` says why the conditions
+        take that shape."""
+        key: tuple[ColumnElement[str], str] | None = None
         if visitor_id is not None:
-            stmt = stmt.where(events.c.visitor_id == visitor_id)
+            key = (events.c.visitor_id, visitor_id)
+        elif event_type is not None:
+            key = (events.c.type, event_type)
+        where, order = newest_first(
+            self.engine.dialect.name, events.c.site_id, site_id, events.c.seq, before_seq, key
+        )
+        stmt = select(events.c.seq, events.c.data).where(*where)
+        if visitor_id is not None and event_type is not None:
+            stmt = stmt.where(events.c.type == event_type)
         if since_ms is not None:
             stmt = stmt.where(events.c.occurred_at >= since_ms)
-        if before_seq is not None:
-            stmt = stmt.where(events.c.seq < before_seq)
-        stmt = stmt.order_by(events.c.seq.desc()).limit(limit)
+        stmt = stmt.order_by(*order).limit(limit)
         with self.engine.connect() as conn:
             return [(row.seq, row.data) for row in conn.execute(stmt)]
 
@@ -219,9 +226,13 @@ class EventLog:
     def rejected(
         self, site_id: str, limit: int = 100, before_seq: int | None = None
     ) -> list[dict[str, Any]]:
-        stmt = select(rejected_events).where(rejected_events.c.site_id == site_id)
-        if before_seq is not None:
-            stmt = stmt.where(rejected_events.c.seq < before_seq)
-        stmt = stmt.order_by(rejected_events.c.seq.desc()).limit(limit)
+        where, order = newest_first(
+            self.engine.dialect.name,
+            rejected_events.c.site_id,
+            site_id,
+            rejected_events.c.seq,
+            before_seq,
+        )
+        stmt = select(rejected_events).where(*where).order_by(*order).limit(limit)
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(stmt)]
