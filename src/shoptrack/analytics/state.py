@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from shoptrack.analytics import visitor_days
 from shoptrack.analytics.visitor_days import VisitorDay
-from shoptrack.store.sql import chunks, insert_for
+from shoptrack.store.sql import add_counts, insert_for
 from shoptrack.store.tables import traffic_daily, traffic_pages, traffic_types, traffic_visitors
 
 DayTypeBot = tuple[str, str, bool]
@@ -77,16 +77,7 @@ def _daily(conn: Connection, site_id: str, batch: Batch) -> None:
         }
         for (day, kind, bot), count in sorted(batch.events.items())
     ]
-    stmt = insert_for(conn, D)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["site_id", "day", "type", "bot"],
-        set_={
-            "events": D.c.events + stmt.excluded.events,
-            "revenue": D.c.revenue + stmt.excluded.revenue,
-        },
-    )
-    for part in chunks(rows):
-        conn.execute(stmt, list(part))
+    add_counts(conn, D, ["site_id", "day", "type", "bot"], ["events", "revenue"], rows)
 
 
 def _types(conn: Connection, site_id: str, batch: Batch) -> None:

@@ -17,7 +17,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, select, tuple_
 
 from shoptrack.reports.ids import BlockRef, parse_container
-from shoptrack.store.sql import chunks, insert_for
+from shoptrack.store.sql import add_counts, chunks, insert_for
 from shoptrack.store.tables import report_block_daily, report_click_sessions, report_clicks
 
 COUNTERS = (
@@ -118,7 +118,6 @@ def write(
     counts: dict[tuple[str, str, str], Counts],
 ) -> None:
     if counts:
-        D = report_block_daily
         values = [
             {
                 "site_id": site_id,
@@ -129,13 +128,8 @@ def write(
             }
             for (day, block_id, variant_id), c in sorted(counts.items())
         ]
-        stmt = insert_for(conn, D)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["site_id", "day", "block_id", "variant_id"],
-            set_={name: D.c[name] + stmt.excluded[name] for name in COUNTERS},
-        )
-        for part in chunks(values):
-            conn.execute(stmt, list(part))
+        keys = ["site_id", "day", "block_id", "variant_id"]
+        add_counts(conn, report_block_daily, keys, COUNTERS, values)
     if state.dirty_clicks:
         clicks = [
             {

@@ -40,3 +40,23 @@ def pg_site_lock(conn: Connection, namespace: str, site_id: str) -> None:
     digest = hashlib.sha256(namespace.encode() + b"\x00" + site_id.encode()).digest()
     key = int.from_bytes(digest[:8], "big", signed=True)
     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def add_counts(
+    conn: Connection,
+    table: Table,
+    keys: Sequence[str],
+    counters: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+) -> None:
+    """Insert ``rows``; where a row with the same ``keys`` exists, add the ``counters`` to its
+    own (daily report tables are written this way, a batch of events at a time)."""
+    if not rows:
+        return
+    stmt = insert_for(conn, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + stmt.excluded[name] for name in counters},
+    )
+    for part in chunks(rows):
+        conn.execute(stmt, list(part))

@@ -12,10 +12,11 @@ Rows hold ids and counts, never an address or a name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, delete, select, tuple_
 
-from shoptrack.store.sql import chunks, insert_for
+from shoptrack.store.sql import add_counts, chunks, insert_for
 from shoptrack.store.tables import (
     contact_visitors,
     trigger_messages,
@@ -125,20 +126,13 @@ def write(
     conn: Connection, site_id: str, state: ReportState, counts: dict[DayRule, Counts]
 ) -> None:
     if counts:
-        D = trigger_report_daily
         rows = [
             {"site_id": site_id, "day": day, "rule": rule, **{n: getattr(c, n) for n in COUNTERS}}
             for (day, rule), c in sorted(counts.items())
         ]
-        stmt = insert_for(conn, D)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["site_id", "day", "rule"],
-            set_={name: D.c[name] + stmt.excluded[name] for name in COUNTERS},
-        )
-        for part in chunks(rows):
-            conn.execute(stmt, list(part))
+        add_counts(conn, trigger_report_daily, ["site_id", "day", "rule"], COUNTERS, rows)
     if state.dirty_messages:
-        messages = [
+        messages: list[dict[str, Any]] = [
             {
                 "site_id": site_id,
                 "message_id": message_id,
