@@ -127,7 +127,8 @@ def write_fields(
 ) -> int:
     """Replace the index rows of these contacts of one site by those of their profiles now."""
     written = list(records)
-    forget_fields(conn, site_id, [r.contact_id for r in written])
+    # A contact created in this transaction has no rows yet: nothing to delete.
+    forget_fields(conn, site_id, [r.contact_id for r in written if not r.is_new])
     rows = [row for record in written for row in _rows(keyring, record)]
     for part in chunks(rows, 500):
         conn.execute(contact_field_index.insert(), list(part))
