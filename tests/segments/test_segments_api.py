@@ -81,3 +81,36 @@ def test_invalid_definitions_name_the_field(client: TestClient, site: tuple[str,
     assert unknown.status_code == 400 and "mood" in unknown.json()["error"]["message"]
     other_site_segment = client.get("/api/v1/segments/999", headers=auth(key))
     assert other_site_segment.status_code == 404
+
+
+def test_contact_field_conditions_through_the_api(
+    client: TestClient, site: tuple[str, str]
+) -> None:
+    site_id, key = site
+    praha = post_contacts(client, key, {"email": "a@example.com", "city": "Praha"})
+    post_contacts(client, key, {"email": "b@example.com", "fields": {"tier": "gold"}})
+    # An identified visitor whose city came with an event, not through the API.
+    send_browser(
+        client, site_id, "v1", customer_data(user_email="c@example.com", user_city="PRAHA")
+    )
+    drain(client)
+    in_praha = {"match": {"condition": "contact", "field": "city", "equals": " praha"}}
+    preview = client.post(
+        "/api/v1/segments/preview", json={"definition": in_praha}, headers=auth(key)
+    )
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["count"] == 2
+    assert praha.json()["contact"]["id"] in {s["contact_id"] for s in preview.json()["sample"]}
+    made = client.post(
+        "/api/v1/segments", json={"name": "Praha", "definition": in_praha}, headers=auth(key)
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["definition"]["match"] == {
+        "condition": "contact", "field": "city", "equals": " praha",
+    }  # fmt: skip
+    bad = {"match": {"condition": "contact", "field": "city"}}
+    refused = client.post(
+        "/api/v1/segments", json={"name": "Bad", "definition": bad}, headers=auth(key)
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["field"] == "definition.match.field"

@@ -1,5 +1,5 @@
 """CLI commands of the identity work: ``keys rotate|status``, ``worker``, ``sites configure``,
-``contacts list|erase``.
+``contacts list|erase|reindex``.
 
 Registered on the main ``shoptrack`` app by ``shoptrack.cli.main``; kept here so the CLI module
 stays a table of contents.
@@ -148,7 +148,7 @@ def worker(
     due_queue.start()
     # Segments in full, as time moves people out of (and into) their windows.
     segments = threading.Thread(
-        target=SegmentRefresher(engine, settings.segment_refresh_s).loop,
+        target=SegmentRefresher(engine, settings.segment_refresh_s, keyring).loop,
         args=(stop,),
         name="segments",
     )
@@ -332,6 +332,50 @@ def contacts_erase(
     typer.echo(orjson.dumps(report.to_json()).decode())
     for note in report.not_matched:
         err.print(f"not matched: {note}")
+
+
+@contacts_app.command("reindex")
+def contacts_reindex(
+    site_ids: Annotated[
+        list[str] | None, typer.Argument(help="the sites (all sites when none is given)")
+    ] = None,
+    database_url: DatabaseUrl = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="contacts per batch")] = 500,
+) -> None:
+    """Write the blind indexes of the contacts' city and custom fields again (for segment
+    conditions): needed once for contacts written before migration 0019. Runs beside servers.
+    """
+    from shoptrack.identity.field_index import reindex
+    from shoptrack.identity.keycheck import keyring_for
+    from shoptrack.services import open_store
+
+    settings = settings_for(database_url)
+    engine, _, _ = open_store(settings)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    started = time.monotonic()
+    try:
+        ring = keyring_for(settings, engine)
+        with Progress(*columns, console=err, transient=False) as progress:
+            tasks: dict[str, Any] = {}
+
+            def on_progress(site_id: str, done: int, total: int) -> None:
+                if site_id not in tasks:
+                    tasks[site_id] = progress.add_task(f"site {site_id}", total=total)
+                progress.update(tasks[site_id], completed=done, total=total)
+
+            indexed, skipped = reindex(
+                engine, ring, site_ids or None, batch=batch_size, progress=on_progress
+            )
+    finally:
+        engine.dispose()
+    err.print(f"{indexed} contacts indexed in {time.monotonic() - started:.1f}s")
+    if skipped:
+        err.print(f"[yellow]{skipped} contacts skipped: their profile's key is missing[/yellow]")
 
 
 def register(app: typer.Typer, sites_app: typer.Typer) -> None:

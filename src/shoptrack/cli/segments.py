@@ -23,6 +23,8 @@ segments_app = typer.Typer(
     help="Segments: audiences defined over the tracked events (JSON, schema version 1).",
     no_args_is_help=True,
 )
+# The decrypted columns of ``export --with-profile`` (custom fields stay out: any number).
+PROFILE_COLUMNS = ["externalCustomerId", "email", "phone", "firstName", "lastName", "city"]
 SiteArg = Annotated[str, typer.Argument(help="the site id")]
 SegmentArg = Annotated[int, typer.Argument(help="the segment's number")]
 DefinitionFile = Annotated[
@@ -32,9 +34,11 @@ DefinitionFile = Annotated[
 
 @contextmanager
 def _service(database_url: str | None) -> Iterator[SegmentService]:
-    engine, _, _ = open_store(settings_for(database_url))
+    settings = settings_for(database_url)
+    engine, _, _ = open_store(settings)
     try:
-        yield SegmentService(engine)
+        # The keyring hashes the values of contact-field conditions, and decrypts profiles.
+        yield SegmentService(engine, keyring_for(settings, engine))
     except ShoptrackError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None
@@ -114,35 +118,40 @@ def export_command(
         bool,
         typer.Option(
             "--with-profile",
-            help="add the contacts' e-mail, phone and names (decrypted: mind where the file goes)",
+            help="add the contacts' ids, e-mail, phone, names and city (decrypted: mind where "
+            "the file goes)",
         ),
     ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """The segment's contacts as CSV on stdout (anonymous visitors are not exported)."""
-    settings = settings_for(database_url)
+    """The segment's contacts as CSV on stdout (anonymous visitors are not exported).
+
+    With ``--with-profile``, a member that is no longer a live contact (erased, or merged
+    into another since the last refresh) is left out: its profile is gone or another's.
+    """
     columns = ["contact_id", "entered_at"]
-    profile_columns = ["externalCustomerId", "email", "phone", "firstName", "lastName"]
     if with_profile:
-        columns += profile_columns
+        columns += PROFILE_COLUMNS
     writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
+    exported = 0
     with _service(database_url) as service:
-        contacts = (
-            ContactService(service.engine, keyring_for(settings, service.engine))
-            if with_profile
-            else None
-        )
+        service.get(site_id, segment_id)  # an unknown segment: an error, not an empty CSV
+        writer.writeheader()
+        assert service.keyring is not None
+        contacts = ContactService(service.engine, service.keyring) if with_profile else None
         after: str | None = None
-        exported = 0
         while True:
             page = service.contacts_page(site_id, segment_id, after, 1000)
-            for row in page["contacts"]:
-                if contacts is not None:
-                    profile = contacts.get(site_id, row["contact_id"])
-                    row = {**row, **{k: profile.get(k) for k in profile_columns}}
-                writer.writerow(row)
-                exported += 1
+            rows = page["contacts"]
+            if contacts is not None:
+                profiles = contacts.profiles(site_id, [r["contact_id"] for r in rows])
+                rows = [
+                    {**r, **{k: profiles[r["contact_id"]].get(k) for k in PROFILE_COLUMNS}}
+                    for r in rows
+                    if r["contact_id"] in profiles
+                ]
+            writer.writerows(rows)
+            exported += len(rows)
             after = page["next"]
             if after is None:
                 break

@@ -18,9 +18,11 @@ Scheme
   normalized value (an e-mail, a phone number) that allows equality lookups without storing
   the value; it is never used for encryption. Contact indexes hash ``site_id``, the kind of
   value and the value (:meth:`Keyring.contact_index`), so the same e-mail gives unrelated
-  indexes in two sites and in two columns. Without the index key, an index cannot be tested
-  against a guessed e-mail. The index key is not rotated by ``keys rotate``: every index would
-  have to be recomputed from decrypted data at once, and a leaked index reveals only equality.
+  indexes in two sites and in two columns; the city and custom fields get theirs the same way
+  (``identity/field_index.py``, purpose ``contact-field``, for segment conditions). Without
+  the index key, an index cannot be tested against a guessed e-mail. The index key is not
+  rotated by ``keys rotate``: every index would have to be recomputed from decrypted data at
+  once, and a leaked index reveals only equality.
 * Keys come from ``SHOPTRACK_ENCRYPTION_KEYS`` (the key file's JSON) or from the key file
   (``SHOPTRACK_KEY_FILE``), which is created on first run with mode 0600, but only while the
   store holds no ciphertext (``identity/keycheck.py``). Losing it makes the encrypted personal

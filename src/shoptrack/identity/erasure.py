@@ -8,7 +8,8 @@ waits in the log to be linked again), then, in one transaction under the site's 
   unique visitors stay right); the event JSON gets the same visitor id, no ``contact_id``, no
   IP prefix and ``identified: false``;
 * the visitor links, pending identities of those visitors or with the person's identifiers,
-  the contact, the contacts merged into it and their merge records are deleted;
+  the contact, the contacts merged into it, their merge records and the blind indexes of
+  their fields (``contact_field_index``) are deleted;
 * rejected request bodies of the site that contain the person's e-mail or phone are deleted;
 * the steps of the packages above identity that keep something of the person (``also``:
   the trigger engine's episodes, messages and unsubscribes, ``triggers/erasure.py``) run in
@@ -38,6 +39,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, or_, select, updat
 
 from shoptrack.errors import KeyMissing, NotFound
 from shoptrack.identity.crypto import PURPOSE_REJECTED_BODY, KeyMaterialError, Keyring
+from shoptrack.identity.field_index import forget_fields
 from shoptrack.identity.store import (
     BIDX_COLUMNS,
     lock_site,
@@ -72,6 +74,8 @@ class ErasureReport:
     pending: int
     rejected: int
     merged_contacts: int
+    # Rows of ``contact_field_index`` (the blind indexes of the city and custom fields).
+    field_indexes: int = 0
     # What could not be searched for the person (e.g. their profile's key is lost).
     not_matched: list[str] = field(default_factory=list)
     # Counts reported by the ``also`` steps (e.g. ``trigger_messages_anonymised``).
@@ -87,6 +91,7 @@ class ErasureReport:
             "pending_identities_deleted": self.pending,
             "rejected_bodies_deleted": self.rejected,
             "merged_contacts_deleted": self.merged_contacts,
+            "field_indexes_deleted": self.field_indexes,
             "not_matched": self.not_matched,
         }
 
@@ -168,6 +173,7 @@ def erase_contact(
                 contacts.c.site_id == site_id, contacts.c.contact_id.in_(all_ids)
             )
         )
+        fields = forget_fields(conn, site_id, all_ids)
         elsewhere: dict[str, int] = {}
         for step in also:
             elsewhere.update(step(conn, site_id, all_ids, visitor_ids))
@@ -185,6 +191,7 @@ def erase_contact(
             pending=pending,
             rejected=rejected,
             merged_contacts=len(former),
+            field_indexes=fields,
             not_matched=not_matched,
             elsewhere=elsewhere,
         )

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 
 from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.identity.crypto import INDEX_KINDS, PURPOSE_PENDING_IDENTITY, Keyring
+from shoptrack.identity.field_index import write_fields
 from shoptrack.identity.normalize import ContactPatch
 from shoptrack.identity.store import (
     BIDX_COLUMNS,
@@ -327,6 +328,8 @@ class WorkingSet:
                 for r in new
             ]
             self.conn.execute(contacts.insert(), rows)
+        # The fields' blind indexes follow the profiles (a merged-away contact loses its own).
+        write_fields(self.conn, self.keyring, self.site_id, changed)
         for survivor, loser, kind, source in self.merges:
             move_links(self.conn, self.site_id, loser, survivor)
             record_merge(self.conn, self.site_id, survivor, loser, kind, source)

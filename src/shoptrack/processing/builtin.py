@@ -73,9 +73,9 @@ def traffic_counts(_settings: Settings, _engine: Engine, _keyring: Keyring) -> P
 
 
 @PROCESSORS.register("segments")
-def segment_membership(settings: Settings, _engine: Engine, _keyring: Keyring) -> Processor:
+def segment_membership(settings: Settings, _engine: Engine, keyring: Keyring) -> Processor:
     # After identity in each round: a batch's new links already count for its people.
-    return SegmentsProcessor(settings.include_bots)
+    return SegmentsProcessor(settings.include_bots, keyring)
 
 
 def build_runner(settings: Settings, engine: Engine, keyring: Keyring) -> ProcessorRunner:

@@ -35,6 +35,9 @@ from sqlalchemy import (
 )
 
 from shoptrack.catalog.categories import CategoryIndex
+from shoptrack.errors import Reason, ShoptrackError
+from shoptrack.identity.crypto import Keyring
+from shoptrack.identity.field_index import field_bidx, normalize_field_name, normalize_field_value
 from shoptrack.segments.definition import (
     AbandonedCondition,
     AllOf,
@@ -54,6 +57,7 @@ from shoptrack.store.tables import (
     catalog_product_categories,
     catalog_products,
     catalog_state,
+    contact_field_index,
     contact_visitors,
     contacts,
     segment_facts,
@@ -93,9 +97,10 @@ class Scope:
 
 
 class Compiler:
-    def __init__(self, conn: Connection, scope: Scope) -> None:
+    def __init__(self, conn: Connection, scope: Scope, keyring: Keyring | None = None) -> None:
         self.conn = conn
         self.scope = scope
+        self.keyring = keyring
         self.facts = self._person_facts()
         self.population = self._population()
         self._categories: CategoryIndex | None = None
@@ -333,6 +338,8 @@ class Compiler:
 
     def _contact(self, node: ContactCondition) -> Select[Any]:
         people = self.population.c.person
+        if node.field is not None:
+            return select(people).where(people.in_(self._field_holders(node)))
         if node.is_ == "identified":
             return select(people).where(not_(people.startswith(ANONYMOUS_PREFIX)))
         if node.is_ == "anonymous":
@@ -346,6 +353,33 @@ class Compiler:
                 )
             )
         )
+
+    def _field_holders(self, node: ContactCondition) -> Select[Any]:
+        """The live contacts whose field passes the test, by the field's blind index: the
+        condition's values are hashed here as the contacts' were (``identity/field_index``)."""
+        field = normalize_field_name(node.field or "")
+        assert field is not None  # parse_definition refused the others
+        i = contact_field_index.c
+        c = contacts.c
+        holders = select(i.contact_id).where(i.site_id == self.scope.site_id, i.field == field)
+        if node.is_set is not None:
+            if node.is_set:
+                return holders
+            return select(c.contact_id).where(
+                c.site_id == self.scope.site_id,
+                c.merged_into.is_(None),
+                c.contact_id.not_in(holders),
+            )
+        if self.keyring is None:
+            raise ShoptrackError(
+                Reason.KEY_MISSING,
+                "a condition on a contact field's value needs the keyring",
+                "definition",
+            )
+        wanted = [node.equals] if node.in_ is None else list(node.in_)
+        values = {v for v in (normalize_field_value(w) for w in wanted) if v is not None}
+        indexes = sorted(field_bidx(self.keyring, self.scope.site_id, field, v) for v in values)
+        return holders.where(i.value_bidx.in_(indexes or ["-"]))
 
     def _abandoned(self, node: AbandonedCondition) -> Select[Any]:
         """The person's last cart (view) is old enough and recent enough, and nothing came at
@@ -432,8 +466,11 @@ class Compiler:
         return self._wrap(union(per_product))
 
 
-def evaluate(conn: Connection, definition: Definition, scope: Scope) -> set[str]:
-    """The people who match, now (``scope.now``)."""
-    compiler = Compiler(conn, scope)
+def evaluate(
+    conn: Connection, definition: Definition, scope: Scope, keyring: Keyring | None = None
+) -> set[str]:
+    """The people who match, now (``scope.now``). Conditions on the value of a contact field
+    need the ``keyring`` (its index key hashes the values looked for)."""
+    compiler = Compiler(conn, scope, keyring)
     query = compiler.members(definition)
     return {str(person) for person in conn.execute(query).scalars() if person is not None}

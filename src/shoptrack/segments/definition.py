@@ -11,6 +11,21 @@
 Every leaf names its ``condition``; time windows are counted back from the moment of
 evaluation (``within_days``: the last N days, edges included). Errors name the path of the
 field at fault (``match.all.1.not.is``). Limits: 8 levels, 50 conditions.
+
+A ``contact`` condition either says what the person ``is`` (``identified``, ``anonymous``,
+``has_email``, ``has_phone``) or tests one of the contact's fields: ``field`` is ``city`` or
+a custom field as ``fields.<name>`` (name up to 100 characters), with exactly one of
+``equals`` (a value), ``in`` (1 to 100 values) or ``is_set`` (true: the field has a value;
+false: an identified contact without one)::
+
+    {"condition": "contact", "field": "city", "equals": "Praha"}
+    {"condition": "contact", "field": "fields.tier", "in": ["gold", "platinum"]}
+    {"condition": "contact", "field": "fields.newsletter", "is_set": true}
+
+Values match case-, space- and Unicode-form-insensitively (``" PRAHA "`` is ``"Praha"``,
+``3.0`` is ``"3"``, ``true`` is ``"true"``); only equality can be tested, since the store
+keeps a blind index of each value, not the value (``identity/field_index.py``). Anonymous
+visitors have no fields.
 """
 
 from __future__ import annotations
@@ -20,6 +35,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
 from shoptrack.errors import Reason, ShoptrackError
+from shoptrack.identity.field_index import normalize_field_name
 
 SCHEMA_VERSION = 1
 MAX_DEPTH = 8
@@ -87,9 +103,23 @@ class LastOrderCondition(Strict):
     within_days: Days | None = None
 
 
+FieldValue = str | int | float | bool
+MAX_FIELD_VALUE = 1000
+FieldName = Annotated[str, Field(min_length=1, max_length=107, pattern=r"^(city|fields\..+)$")]
+
+
 class ContactCondition(Strict):
+    """What the person is (``is``), or a test of one contact field (``field`` with one of
+    ``equals``, ``in``, ``is_set``)."""
+
     condition: Literal["contact"]
-    is_: Literal["identified", "anonymous", "has_email", "has_phone"] = Field(alias="is")
+    is_: Literal["identified", "anonymous", "has_email", "has_phone"] | None = Field(
+        None, alias="is"
+    )
+    field: FieldName | None = None
+    equals: FieldValue | None = None
+    in_: list[FieldValue] | None = Field(None, alias="in", min_length=1, max_length=100)
+    is_set: bool | None = None
 
 
 class AbandonedCondition(Strict):
@@ -270,6 +300,41 @@ def _check_ranges(node: Any, path: str) -> None:
         (node.more_than_days_ago is None) == (node.within_days is None)
     ):
         _refuse(path, "give exactly one of more_than_days_ago and within_days")
+    elif isinstance(node, ContactCondition):
+        _check_contact(node, path)
+
+
+def _check_contact(node: ContactCondition, path: str) -> None:
+    tests = [name for name in ("equals", "in_", "is_set") if getattr(node, name) is not None]
+    if node.is_ is not None:
+        if node.field is not None or tests:
+            _refuse(path, "give either is, or field with equals, in or is_set")
+        return
+    if node.field is None:
+        _refuse(f"{path}.is", "give is, or field with equals, in or is_set")
+    if len(tests) != 1:
+        _refuse(f"{path}.field", "give exactly one of equals, in and is_set with field")
+    if node.field is not None and normalize_field_name(node.field) is None:
+        _refuse(f"{path}.field", "a custom field name has at most 100 characters")
+    if isinstance(node.equals, str) and len(node.equals) > MAX_FIELD_VALUE:
+        _refuse(f"{path}.equals", f"at most {MAX_FIELD_VALUE} characters")
+    for index, item in enumerate(node.in_ or ()):
+        if isinstance(item, str) and len(item) > MAX_FIELD_VALUE:
+            _refuse(f"{path}.in.{index}", f"at most {MAX_FIELD_VALUE} characters")
+
+
+def reads_contacts(definition: Definition) -> bool:
+    """Whether a condition reads the contact's own data (``contact``), which changes without
+    an event when the shop writes contacts through the API."""
+
+    def walk(node: Any) -> bool:
+        if isinstance(node, AllOf | AnyOf):
+            return any(walk(child) for child in (node.all if isinstance(node, AllOf) else node.any))
+        if isinstance(node, NotOf):
+            return walk(node.not_)
+        return isinstance(node, ContactCondition)
+
+    return walk(definition.match)
 
 
 def _refuse(field: str, problem: str) -> None:
@@ -277,5 +342,18 @@ def _refuse(field: str, problem: str) -> None:
 
 
 def as_json(definition: Definition) -> dict[str, Any]:
-    """The stored form: aliases (``is``, ``not``) as written, defaults filled in."""
-    return definition.model_dump(mode="json", by_alias=True)
+    """The stored form: aliases (``is``, ``not``, ``in``) as written, defaults filled in; a
+    contact condition's unused keys are left out, so definitions stored before contact
+    fields existed read back as they were."""
+    stored: dict[str, Any] = _drop_unused(definition.model_dump(mode="json", by_alias=True))
+    return stored
+
+
+def _drop_unused(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_drop_unused(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get("condition") == "contact":
+        return {k: v for k, v in value.items() if v is not None}
+    return {k: _drop_unused(v) for k, v in value.items()}

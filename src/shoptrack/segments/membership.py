@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from shoptrack.identity.crypto import Keyring
 from shoptrack.segments.compile import ANONYMOUS_PREFIX, Scope, evaluate
 from shoptrack.segments.repo import Segment
 from shoptrack.store.sql import chunks, insert_for
@@ -81,17 +82,18 @@ def refresh(
     *,
     visitors: Iterable[str] | None = None,
     contacts: Iterable[str] | None = None,
+    keyring: Keyring | None = None,
 ) -> Refresh:
     """Bring the stored members in line with an evaluation at ``now`` (everyone, or only the
     people of ``visitors``/``contacts``), recording who entered and who left."""
     site_id, segment_id = segment.site_id, segment.segment_id
     if visitors is None and contacts is None:
-        current = evaluate(conn, segment.definition, Scope(site_id, now))
+        current = evaluate(conn, segment.definition, Scope(site_id, now), keyring)
         stored = _stored(conn, segment, None)
     else:
         people, visitor_ids, contact_ids = people_of(conn, site_id, visitors or (), contacts or ())
         scope = Scope(site_id, now, visitor_ids, contact_ids)
-        current = evaluate(conn, segment.definition, scope) & people
+        current = evaluate(conn, segment.definition, scope, keyring) & people
         stored = _stored(conn, segment, people)
     entered, left = current - stored, stored - current
     m = segment_members.c

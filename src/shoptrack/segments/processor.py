@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from shoptrack.identity.crypto import Keyring
 from shoptrack.segments.facts import write_facts
 from shoptrack.segments.membership import refresh
 from shoptrack.segments.repo import list_segments
@@ -17,8 +18,9 @@ NAME = "segments"
 class SegmentsProcessor:
     name = NAME
 
-    def __init__(self, include_bots: bool = False) -> None:
+    def __init__(self, include_bots: bool = False, keyring: Keyring | None = None) -> None:
         self.include_bots = include_bots
+        self.keyring = keyring
 
     def handle(self, conn: Connection, after: int, upto: int) -> None:
         touched = write_facts(conn, after, upto, self.include_bots)
@@ -34,4 +36,5 @@ class SegmentsProcessor:
                     now,
                     visitors=sorted(people.visitors),
                     contacts=sorted(people.contacts),
+                    keyring=self.keyring,
                 )

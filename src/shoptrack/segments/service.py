@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 
 from shoptrack.errors import Reason, ShoptrackError
 from shoptrack.events.model import iso_ms
+from shoptrack.identity.crypto import Keyring
 from shoptrack.segments.compile import ANONYMOUS_PREFIX, Scope, evaluate
 from shoptrack.segments.definition import parse_definition
 from shoptrack.segments.membership import refresh
@@ -40,6 +41,8 @@ def person_json(person: str) -> dict[str, str | None]:
 @dataclass
 class SegmentService:
     engine: Engine
+    # Hashes the values of contact-field conditions (``compile.Compiler._field_holders``).
+    keyring: Keyring | None = None
 
     def _write(self) -> Any:
         return WriteTurn(self.engine)()
@@ -47,7 +50,7 @@ class SegmentService:
     def create(self, site_id: str, name: Any, definition: Any) -> Segment:
         with self._write(), self.engine.begin() as conn:
             segment = create_segment(conn, site_id, name, definition)
-            refresh(conn, segment, now_ms())
+            refresh(conn, segment, now_ms(), keyring=self.keyring)
             return get_segment(conn, site_id, segment.segment_id)
 
     def change(
@@ -63,7 +66,7 @@ class SegmentService:
                 conn, site_id, segment_id, name=name, definition=definition, webhook_url=webhook_url
             )
             if definition is not None:
-                refresh(conn, segment, now_ms())
+                refresh(conn, segment, now_ms(), keyring=self.keyring)
             return get_segment(conn, site_id, segment_id)
 
     def delete(self, site_id: str, segment_id: int) -> None:
@@ -86,7 +89,7 @@ class SegmentService:
         """How many match now, and a few of them, without saving anything."""
         checked = parse_definition(definition)
         with self.engine.connect() as conn:
-            people = evaluate(conn, checked, Scope(site_id, now_ms()))
+            people = evaluate(conn, checked, Scope(site_id, now_ms()), self.keyring)
         contacts = sorted(p for p in people if not p.startswith(ANONYMOUS_PREFIX))
         visitors = sorted(p for p in people if p.startswith(ANONYMOUS_PREFIX))
         chosen = (contacts + visitors)[: max(0, min(sample, MAX_SAMPLE))]

@@ -32,6 +32,7 @@ from shoptrack.store.tables.catalog import (
 )
 from shoptrack.store.tables.core import api_keys, events, rejected_events, sites
 from shoptrack.store.tables.identity import (
+    contact_field_index,
     contact_merges,
     contact_visitors,
     contacts,
@@ -80,6 +81,7 @@ __all__ = [
     "catalog_product_categories",
     "catalog_products",
     "catalog_state",
+    "contact_field_index",
     "contact_merges",
     "contact_visitors",
     "contacts",

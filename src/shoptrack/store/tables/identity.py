@@ -37,6 +37,22 @@ contacts = Table(
     Index("ix_contacts_site_merged", "site_id", "merged_into"),
     # migration 0015: the dashboard's newest contacts first, a keyset page at a time
     Index("ix_contacts_site_created", "site_id", "created_at", "contact_id"),
+    # migration 0019: the worker's "contacts changed since" look for segment membership
+    Index("ix_contacts_site_updated", "site_id", "updated_at"),
+)
+
+# Migration 0019: a keyed blind index per live contact and field (``city``, ``fields.<name>``)
+# for segment conditions on contact fields (identity/field_index.py). ``field`` is the field's
+# name, never its value; ``value_bidx`` is HMAC-SHA256 of the normalised value.
+contact_field_index = Table(
+    "contact_field_index",
+    metadata,
+    Column("site_id", String(64), nullable=False),
+    Column("contact_id", String(64), nullable=False),
+    Column("field", String(128), nullable=False),
+    Column("value_bidx", String(64), nullable=False),
+    PrimaryKeyConstraint("site_id", "contact_id", "field", name="pk_contact_field_index"),
+    Index("ix_contact_field_index_value", "site_id", "field", "value_bidx"),
 )
 
 contact_visitors = Table(

@@ -51,7 +51,7 @@ def _pretty(value: Any) -> str:
 
 
 def _service(ctx: AdminContext) -> SegmentService:
-    return SegmentService(ctx.services.engine)
+    return SegmentService(ctx.services.engine, ctx.services.keyring)
 
 
 def _parse(text: str) -> Any:

@@ -54,7 +54,7 @@ class Preview(StoredBody):
 
 
 def _service(request: Request) -> SegmentService:
-    return SegmentService(request.app.state.services.engine)
+    return SegmentService(request.app.state.services.engine, request.app.state.services.keyring)
 
 
 @router.get("/segments", summary="The site's segments with their member counts")
