@@ -129,7 +129,9 @@ def _form_fields(page: str) -> dict[str, str]:
 
 
 def _stored(client: TestClient, site_id: str, segment_id: int) -> Any:
-    return SegmentService(services_of(client).engine).get(site_id, segment_id).definition
+    return (
+        SegmentService(services_of(client).engine).get(site_id, segment_id).to_json()["definition"]
+    )
 
 
 def test_a_segment_made_elsewhere_opens_in_the_form_and_saves_unchanged(
