@@ -265,6 +265,14 @@ def test_every_dashboard_page_loads_cleanly_and_is_accessible(
             page.locator("input[name=password]").press("Enter")
         assert "/admin/login" not in page.url, f"sign-in failed: {page.content()[:2000]}"
         report["/admin/login (signing in)"] += watch.take()
+        # The demo fill has no segment: one is made with the builder (its first row as it
+        # starts), so a segment's page, with its chart, members and form, is crawled too.
+        page.goto(f"{demo.url}/admin/sites/{DEMO_SITE_ID}/segments")
+        page.get_by_label("Name", exact=True).fill("Viewers of the last 30 days")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Save segment").click()
+        assert re.search(r"/segments/\d+$", page.url), f"no segment made: {page.content()[:2000]}"
+        report["/admin/…/segments (saving one)"] += watch.take()
 
         starts = [page.url, f"{demo.url}/admin/", *_site_pages(demo.url, DEMO_SITE_ID)]
         queue: deque[tuple[str, bool]] = deque((url, False) for url in starts)

@@ -1,8 +1,10 @@
-"""Segments pages: the site's segments with their counts, one built from a JSON definition
-(previewed before it is saved), a segment's members, history and webhook, and its deletion.
+"""Segments pages: the site's segments with their counts, a new one built with the condition
+form (or, for what the form cannot show, its JSON) and previewed before it is saved, a
+segment's members (paged), count history and webhook, and its deletion.
 
 Everything goes through ``segments.service.SegmentService``, as ``/api/v1/segments`` does;
-the definition's own validation names the field at fault, shown beside the form.
+the definition's own validation names the field at fault, shown beside the row and field
+(``segment_editor.py`` holds the editor between posts, ``segment_form.py`` converts).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from shoptrack.errors import NotFound, Reason, ShoptrackError
+from shoptrack.errors import NotFound, ShoptrackError
+from shoptrack.segments.definition import MAX_CONDITIONS
 from shoptrack.segments.service import SegmentService
 from shoptrack.web.admin.charts import Series, line_chart
 from shoptrack.web.admin.pages import (
@@ -27,11 +30,22 @@ from shoptrack.web.admin.pages import (
     render,
     see_other,
 )
+from shoptrack.web.admin.segment_editor import (
+    Editor,
+    definition,
+    editor_for,
+    editor_from_form,
+    pretty,
+    rearrange,
+)
+from shoptrack.web.admin.segment_form import field_id, new_row
+from shoptrack.web.admin.segment_kinds import KINDS
 
 router = APIRouter()
 BASE = "/admin/sites/{site_id}/segments"
 ONE = BASE + "/{segment_id:int}"
 CHART_DAYS = 30
+MEMBERS_PAGE = 50
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "Carted in the last 30 days, bought nothing": {"version": 1, "match": {"all": [
@@ -46,78 +60,89 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-def _pretty(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
-
-
 def _service(ctx: AdminContext) -> SegmentService:
     return SegmentService(ctx.services.engine, ctx.services.keyring)
-
-
-def _parse(text: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        message = f"definition: not valid JSON ({exc})"
-        raise ShoptrackError(Reason.INVALID_JSON, message, "definition") from None
 
 
 def _path(request: Request, name: str, **params: Any) -> str:
     return str(request.app.url_path_for(name, **{k: str(v) for k, v in params.items()}))
 
 
-async def _list_page(
-    request: Request, ctx: AdminContext, form: dict[str, str], **extra: Any
-) -> Response:
-    segments = await run_in_threadpool(_service(ctx).all, ctx.site_id)
-    data = {
-        "error": None,
-        "error_field": None,
-        "preview": None,
-        "segments": segments,
-        "form": form,
-        "examples": {name: _pretty(value) for name, value in EXAMPLES.items()},
-        **extra,
+def _editor_data(editor: Editor) -> dict[str, Any]:
+    """What templates/segments/_editor.html needs beside the editor itself."""
+    return {
+        "editor": editor,
+        "kinds": KINDS,
+        "field_id": field_id,
+        "max_rows": MAX_CONDITIONS,
+        "examples": {name: pretty(value) for name, value in EXAMPLES.items()},
     }
-    status = 400 if extra.get("error") else 200
+
+
+async def _list_page(request: Request, ctx: AdminContext, editor: Editor) -> Response:
+    segments = await run_in_threadpool(_service(ctx).all, ctx.site_id)
+    data = {"segments": segments, **_editor_data(editor)}
+    status = 400 if editor.error else 200
     return render(request, ctx, "segments/list.html", data, status_code=status)
 
 
-def _form_of(raw: Any) -> dict[str, str]:
-    return {
-        "name": str(raw.get("name", ""))[:200],
-        "definition": str(raw.get("definition", ""))[:20_000],
-    }
+async def _act(
+    ctx: AdminContext, editor: Editor, action: str, form: FormData
+) -> dict[str, Any] | None:
+    """Runs an editor action; ``None`` when the page is to be shown again as it now is,
+    else the definition to save."""
+    if rearrange(editor, action, form):
+        return None
+    try:
+        wanted = definition(editor)
+        if action == "preview":
+            editor.preview = await run_in_threadpool(_service(ctx).preview, ctx.site_id, wanted, 20)
+            return None
+    except ShoptrackError as exc:
+        editor.fail(exc)
+        return None
+    return {"definition": wanted}
+
+
+def _action(form: FormData, default: str = "save") -> str:
+    action = form.get("action")
+    return action if isinstance(action, str) and action else default
 
 
 @router.get(BASE, name="admin_segments")
 async def segments_page(request: Request, ctx: SitePage) -> Response:
-    first = next(iter(EXAMPLES.values()))
-    return await _list_page(request, ctx, {"name": "", "definition": _pretty(first)})
+    editor = Editor()
+    editor.builder.rows.append(new_row(KINDS[0].condition))
+    editor.text = pretty(next(iter(EXAMPLES.values())))
+    return await _list_page(request, ctx, editor)
+
+
+async def _create(request: Request, ctx: AdminContext, default_action: str) -> Response:
+    form = await request.form()
+    editor = editor_from_form(form)
+    wanted = await _act(ctx, editor, _action(form, default_action), form)
+    if wanted is None:
+        return await _list_page(request, ctx, editor)
+    try:
+        made = await run_in_threadpool(
+            _service(ctx).create, ctx.site_id, editor.name, wanted["definition"]
+        )
+    except ShoptrackError as exc:
+        editor.fail(exc)
+        return await _list_page(request, ctx, editor)
+    return see_other(
+        _path(request, "admin_segment", site_id=ctx.site_id, segment_id=made.segment_id)
+    )
 
 
 @router.post(BASE + "/preview", name="admin_segment_preview")
 async def preview(request: Request, ctx: SiteForm) -> Response:
-    form = _form_of(await request.form())
-    try:
-        definition = _parse(form["definition"])
-        result = await run_in_threadpool(_service(ctx).preview, ctx.site_id, definition, 20)
-    except ShoptrackError as exc:
-        return await _list_page(request, ctx, form, error=exc.message, error_field=exc.field)
-    return await _list_page(request, ctx, form, preview=result)
+    return await _create(request, ctx, "preview")
 
 
 @router.post(BASE, name="admin_segment_create")
 async def create(request: Request, ctx: SiteForm) -> Response:
-    form = _form_of(await request.form())
-    try:
-        definition = _parse(form["definition"])
-        made = await run_in_threadpool(_service(ctx).create, ctx.site_id, form["name"], definition)
-    except ShoptrackError as exc:
-        return await _list_page(request, ctx, form, error=exc.message, error_field=exc.field)
-    return see_other(
-        _path(request, "admin_segment", site_id=ctx.site_id, segment_id=made.segment_id)
-    )
+    return await _create(request, ctx, "save")
 
 
 def _daily_counts(counts: list[dict[str, Any]], today: date) -> tuple[list[str], list[float]]:
@@ -139,53 +164,66 @@ def _daily_counts(counts: list[dict[str, Any]], today: date) -> tuple[list[str],
 
 
 async def _segment_page(
-    request: Request, ctx: AdminContext, segment_id: int, **extra: Any
+    request: Request,
+    ctx: AdminContext,
+    segment_id: int,
+    editor: Editor | None = None,
+    after: str | None = None,
 ) -> Response:
     service = _service(ctx)
     try:
         history = await run_in_threadpool(service.history, ctx.site_id, segment_id, 50)
-        members = await run_in_threadpool(service.contacts_page, ctx.site_id, segment_id, None, 50)
+        members = await run_in_threadpool(
+            service.contacts_page, ctx.site_id, segment_id, after, MEMBERS_PAGE
+        )
     except NotFound:
         raise AdminPageError(404, "Not found", f"There is no segment {segment_id}.") from None
     days, values = _daily_counts(history["counts"], datetime.now(tz=UTC).date())
     chart = line_chart(days, [Series("members", values)], title="Members at the end of each day")
     segment = history["segment"]
+    if editor is None:
+        editor = editor_for(segment["name"], segment["definition"], segment["webhook"]["url"])
     data = {
-        "error": None,
-        "error_field": None,
         "segment": segment,
-        "definition": _pretty(segment["definition"]),
         "changes": history["changes"],
         "members": members,
+        "after": after,
         "chart": chart,
-        **extra,
+        **_editor_data(editor),
     }
-    return render(
-        request, ctx, "segments/detail.html", data, status_code=400 if extra.get("error") else 200
-    )
+    status = 400 if editor.error else 200
+    return render(request, ctx, "segments/detail.html", data, status_code=status)
 
 
 @router.get(ONE, name="admin_segment")
-async def segment_page(request: Request, ctx: SitePage, segment_id: int) -> Response:
-    return await _segment_page(request, ctx, segment_id)
+async def segment_page(
+    request: Request, ctx: SitePage, segment_id: int, after: str | None = None
+) -> Response:
+    return await _segment_page(request, ctx, segment_id, after=after[:200] if after else None)
 
 
 @router.post(ONE, name="admin_segment_update")
 async def update(request: Request, ctx: SiteForm, segment_id: int) -> Response:
-    raw = await request.form()
-    form = _form_of(raw)
+    form = await request.form()
+    editor = editor_from_form(form)
+    wanted = await _act(ctx, editor, _action(form), form)
+    if wanted is None:
+        return await _segment_page(request, ctx, segment_id, editor)
     try:
-        definition = _parse(form["definition"])
-        webhook = str(raw.get("webhook_url", "")).strip() or None
         await run_in_threadpool(
-            lambda: _service(ctx).change(ctx.site_id, segment_id, form["name"], definition, webhook)
+            lambda: _service(ctx).change(
+                ctx.site_id,
+                segment_id,
+                editor.name,
+                wanted["definition"],
+                editor.webhook_url or None,
+            )
         )
     except NotFound:
         raise AdminPageError(404, "Not found", f"There is no segment {segment_id}.") from None
     except ShoptrackError as exc:
-        return await _segment_page(
-            request, ctx, segment_id, error=exc.message, error_field=exc.field, form=form
-        )
+        editor.fail(exc)
+        return await _segment_page(request, ctx, segment_id, editor)
     return see_other(_path(request, "admin_segment", site_id=ctx.site_id, segment_id=segment_id))
 
 
