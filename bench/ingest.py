@@ -784,13 +784,15 @@ def run_open_loop(args: argparse.Namespace) -> tuple[list[CapacityRow], list[str
                         bisections=args.bisections,
                         max_rate=args.max_rate,
                         log=log,
+                        retries=args.retries,
                     )
                     acknowledged += capacity.ok_events_total
                     rows.append(CapacityRow(setup.label, case, size, capacity))
-            if database_url is not None:
-                stored = stored_events(database_url, site_id)
-                line = f"{setup.label}: {acknowledged:,} events acknowledged, {stored:,} stored"
-                (problems.append if stored != acknowledged else log)(line)
+                server.stop()  # all committed: counted before the database goes
+                if database_url is not None:
+                    stored = stored_events(database_url, site_id)
+                    line = f"{setup.label}: {acknowledged:,} events acknowledged, {stored:,} stored"
+                    (problems.append if stored != acknowledged else log)(line)
     return rows, problems
 
 
@@ -828,6 +830,7 @@ def print_capacity_table(
         "p50 ms",
         "p99 ms",
         "server CPU",
+        "CPU µs/req",
         "generator CPU",
         "steps",
     ):
@@ -837,7 +840,7 @@ def print_capacity_table(
         baseline = empty.get(row.case)
         ratio = rate(row) / baseline if baseline else float("nan")
         if best is None:
-            table.add_row(row.setup, row.case, "none held", "", "", "", "", "", "", "")
+            table.add_row(row.setup, row.case, "none held", *[""] * 8)
             continue
         table.add_row(
             row.setup,
@@ -848,6 +851,7 @@ def print_capacity_table(
             f"{best.p50_ms:.2f}",
             f"{best.p99_ms:.2f}",
             f"{best.server_cpu:.0%}",
+            f"{best.server_cpu_us_per_request:.0f}",
             f"{best.generator_cpu:.0%} (max {best.generator_cpu_max:.0%})",
             str(len(row.capacity.steps)),
         )
@@ -860,7 +864,8 @@ def print_capacity_table(
         "other work shared the cores). Ratios within the run are what counts.",
         f"each step: {warmup:g} s warm-up, then {window:g} s whose requests are judged; the "
         "search doubles the rate from a low start until a step fails, then bisects "
-        f"{args.bisections} times; 'requests/s' is the highest rate held (the answered "
+        f"{args.bisections} times; a failed step is run {args.retries} more time(s) before its "
+        "rate counts as failed; 'requests/s' is the highest rate held (the answered "
         "requests of that window), p50/p99 are that step's.",
         f"{args.generators} generator process(es), {args.connections} keep-alive connections "
         "in all; latency runs from each request's intended send time (a constant-rate "
@@ -874,6 +879,10 @@ def print_capacity_table(
         "handler reading the body and parsing it with orjson.",
         "collector = `shoptrack serve` with SHOPTRACK_RUN_PROCESSORS=false; serve = with its "
         "processor worker child. Every event is acknowledged after its group commit.",
+        "server CPU = share of one core at that step (all threads and child processes); CPU "
+        "µs/req = that CPU per request: where other work starves the server, rates fall but "
+        "this stays, and the ratios of these costs say what the capacities would be if the "
+        "server had a core to itself.",
     ]
     for note in notes:
         console.print(f"- {note}", highlight=False)
@@ -904,6 +913,7 @@ def capacity_figures(rows: list[CapacityRow]) -> list[dict[str, Any]]:
                 "p50_ms": best.p50_ms if best else None,
                 "p99_ms": best.p99_ms if best else None,
                 "server_cpu": best.server_cpu if best else None,
+                "server_cpu_us_per_request": best.server_cpu_us_per_request if best else None,
                 "generator_cpu": best.generator_cpu if best else None,
                 "steps": len(row.capacity.steps),
             }
@@ -990,6 +1000,7 @@ def main() -> int:
     capacity.add_argument("--step", type=float, default=2.0, help="judged seconds per step")
     capacity.add_argument("--warmup-step", type=float, default=0.5, help="warm-up per step")
     capacity.add_argument("--bisections", type=int, default=3, help="after the doubling")
+    capacity.add_argument("--retries", type=int, default=1, help="of a failed step")
     capacity.add_argument("--start-rate", type=float, help="requests/s of the first step")
     capacity.add_argument("--max-rate", type=float, default=200_000.0, help="requests/s")
     capacity.add_argument("--generators", type=int, default=1, help="generator processes")
