@@ -22,6 +22,23 @@ What it does, in one run:
 * prints one table with requests/s, events/s, p50/p99 latency and the ratio to the empty
   handler measured with the same body in the same run.
 
+**Open loop** (``--open-loop``, issue 17): the *capacity* of each setup, the highest constant
+arrival rate it holds with p99 ≤ 50 ms, no error and every acknowledged event stored, found by
+a short search (``_open_loop.py``: double from a low rate until a step fails, then bisect). The
+load is a fixed schedule over many keep-alive connections (256 by default, from
+``--generators`` processes), each request's latency counted from its *intended* send time, so
+a server that falls behind is seen queueing instead of slowing the client down. Setups::
+
+    python bench/ingest.py --open-loop --postgres postgresql://postgres@127.0.0.1:5432/test
+    python bench/ingest.py --open-loop --setup empty --setup "collector sqlite --workers 2"
+    python bench/ingest.py --open-loop --serve-args "--http granian"   # added to every serve
+
+``--setup`` is ``empty``, ``parse`` (the empty handler reading and parsing the body with
+orjson) or ``collector|serve sqlite|postgres`` followed by any ``shoptrack serve`` arguments;
+the default is empty, parse, collector sqlite and (with ``--postgres``) collector postgres,
+with the empty handler measured again last. ``--serve-args`` (repeatable) also applies to the
+closed-loop mode. ``--json PATH`` writes the rows, to compare runs.
+
 Only 127.0.0.1 is used. Linux only (/proc).
 """
 

@@ -45,7 +45,8 @@ def test_the_open_loop_search_finds_a_capacity_for_each_setup(tmp_path: Path) ->
         "--setup",
         "empty",
         "--setup",
-        "collector sqlite",
+        # Extra serve arguments ride along (here one serve already takes).
+        "collector sqlite --host 127.0.0.1",
         "--only",
         "single",
         "--start-rate",
@@ -60,12 +61,12 @@ def test_the_open_loop_search_finds_a_capacity_for_each_setup(tmp_path: Path) ->
         str(figures),
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "collector sqlite: " in done.stderr and " stored" in done.stderr
+    assert "collector sqlite --host 127.0.0.1: " in done.stderr and " stored" in done.stderr
     assert "aim single" in done.stdout
     rows = json.loads(figures.read_text())
     assert [(row["setup"], row["case"]) for row in rows] == [
         ("empty", "single"),
-        ("collector sqlite", "single"),
+        ("collector sqlite --host 127.0.0.1", "single"),
         ("empty", "single"),
     ]
     for row in rows:
