@@ -22,6 +22,23 @@ What it does, in one run:
 * prints one table with requests/s, events/s, p50/p99 latency and the ratio to the empty
   handler measured with the same body in the same run.
 
+**Open loop** (``--open-loop``, issue 17): the *capacity* of each setup, the highest constant
+arrival rate it holds with p99 ≤ 50 ms, no error and every acknowledged event stored, found by
+a short search (``_open_loop.py``: double from a low rate until a step fails, then bisect). The
+load is a fixed schedule over many keep-alive connections (256 by default, from
+``--generators`` processes), each request's latency counted from its *intended* send time, so
+a server that falls behind is seen queueing instead of slowing the client down. Setups::
+
+    python bench/ingest.py --open-loop --postgres postgresql://postgres@127.0.0.1:5432/test
+    python bench/ingest.py --open-loop --setup empty --setup "collector sqlite --workers 2"
+    python bench/ingest.py --open-loop --serve-args "--http granian"   # added to every serve
+
+``--setup`` is ``empty``, ``parse`` (the empty handler reading and parsing the body with
+orjson) or ``collector|serve sqlite|postgres`` followed by any ``shoptrack serve`` arguments;
+the default is empty, parse, collector sqlite and (with ``--postgres``) collector postgres,
+with the empty handler measured again last. ``--serve-args`` (repeatable) also applies to the
+closed-loop mode. ``--json PATH`` writes the rows, to compare runs.
+
 Only 127.0.0.1 is used. Linux only (/proc).
 """
 
@@ -34,6 +51,7 @@ import multiprocessing
 import os
 import queue
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -41,135 +59,28 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import orjson
 
-from _store import postgres_schema
-
-HOST = "127.0.0.1"
-EVENT_PATH = "/webevent"
-BATCH_SIZE = 20
-USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/124.0.0.0 Safari/537.36"
+from _bodies import BATCH_SIZE as BATCH_SIZE
+from _bodies import EVENT_PATH as EVENT_PATH
+from _bodies import HOST as HOST
+from _bodies import USER_AGENT as USER_AGENT
+from _bodies import BodyMaker as BodyMaker
+from _bodies import request_head
+from _open_loop import (
+    Capacity,
+    Generators,
+    StepResult,
+    find_capacity,
+    proc_cpu_seconds,
+    tree_cpu_seconds,
 )
-_ID_MARK = "@@EVENT-ID@@"
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-# --- request bodies -----------------------------------------------------------------------
-def _event_templates() -> list[dict[str, Any]]:
-    """What a shop's pages send, in the shapes of the tracker (tracker/eS.js)."""
-    return [
-        {
-            "style": "sendEvent",
-            "name": "ProductPage",
-            "payload": {
-                "ProductPage": {
-                    "productKey": "24-MB02",
-                    "price": "754 USD",
-                    "isInStock": 1,
-                    "tag_color": "black",
-                }
-            },
-        },
-        {"style": "sendEvent", "name": "PageView"},
-        {
-            "style": "sendEvent",
-            "name": "CategoryPage",
-            "payload": {"CategoryPage": {"Category": {"categoryKey": "bags"}}},
-        },
-        {
-            "style": "sendEventWithTags",
-            "name": "StatusCart",
-            "payload": {
-                "StatusCart": {
-                    "GUID": "cart-0001",
-                    "Products": [
-                        {"productKey": "24-MB02", "price": 59.0, "quantity": 1},
-                        {"productKey": "24-WB04", "price": "32.50", "quantity": 2},
-                    ],
-                },
-                "Tags": {"campaign": ["spring"]},
-            },
-        },
-        {
-            "style": "sendEvent",
-            "name": "SearchRequest",
-            "payload": {"SearchRequest": {"search": "leather bag", "isFound": 1}},
-        },
-        {
-            "style": "sendEvent",
-            "name": "ProductImpression",
-            "payload": {
-                "ProductImpression": {
-                    "Products": [
-                        {"product_id": "24-MB01", "container_type": "recs-home"},
-                        {"product_id": "24-MB03", "container_type": "recs-home"},
-                        {"product_id": "24-MB04", "container_type": "recs-home"},
-                    ]
-                }
-            },
-        },
-    ]
-
-
-class BodyMaker:
-    """Request bodies with fresh event ids, built by joining pre-rendered parts (cheap)."""
-
-    def __init__(self, site_id: str, events_per_request: int, connection: int) -> None:
-        now = int(time.time() * 1000)
-        templates = _event_templates()
-        events = []
-        for index in range(events_per_request):
-            event = dict(templates[index % len(templates)])
-            event["id"] = _ID_MARK
-            event["time"] = now
-            events.append(event)
-        body = {
-            "v": 1,
-            "site_id": site_id,
-            "visitor_id": f"bench-visitor-{connection}",
-            "session_id": f"bench-session-{connection}",
-            "sent_at": now,
-            "page": {
-                "url": "https://shop.example/bags/24-MB02.html?sc_content=recs-home",
-                "referrer": "https://shop.example/bags.html",
-                "title": "Joust Duffle Bag",
-            },
-            "general": {"lang": "en"},
-            "dropped": 0,
-            "events": events,
-        }
-        self._parts = orjson.dumps(body).split(_ID_MARK.encode())
-        self._prefix = f"b{secrets.token_hex(4)}c{connection}n"
-        self._count = 0
-        self.events_per_request = events_per_request
-
-    def next(self) -> bytes:
-        self._count += 1
-        stem = f"{self._prefix}{self._count}e".encode()
-        parts = self._parts
-        out = [parts[0]]
-        for index in range(1, len(parts)):
-            out.append(stem + str(index).encode())
-            out.append(parts[index])
-        return b"".join(out)
-
-
-def request_head(port: int, content_length: int) -> bytes:
-    return (
-        f"POST {EVENT_PATH} HTTP/1.1\r\n"
-        f"Host: {HOST}:{port}\r\n"
-        f"User-Agent: {USER_AGENT}\r\n"
-        "Content-Type: text/plain;charset=UTF-8\r\n"
-        "Origin: https://shop.example\r\n"
-        "Accept: */*\r\n"
-        f"Content-Length: {content_length}\r\n\r\n"
-    ).encode()
+from _store import postgres_schema
 
 
 # --- the load generator (runs in its own process) ------------------------------------------
@@ -301,22 +212,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _proc_cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process and all its threads, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-
-
-def _tree_cpu_seconds(pid: int) -> float:
-    """CPU time of a process and of its live children (serve's processor worker)."""
-    total = _proc_cpu_seconds(pid)
-    for children in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in children.read_text().split():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                total += _proc_cpu_seconds(int(child))
-    return total
-
-
 def _proc_peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -371,8 +266,11 @@ class Server:
             self.process.wait(5)
 
 
-def empty_app() -> Any:
-    """The empty handler: a minimal Starlette app answering a POST with a tiny JSON."""
+def empty_app(read_body: bool = False) -> Any:
+    """The empty handler: a minimal Starlette app answering a POST with a tiny JSON.
+
+    With read_body, the *parse* baseline: it also reads the whole body and parses it with
+    orjson, the least any collector must do with a request."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -381,20 +279,25 @@ def empty_app() -> Any:
     async def empty(_request: Request) -> Response:
         return Response(b'{"ok":true}', media_type="application/json")
 
+    async def parse(request: Request) -> Response:
+        orjson.loads(await request.body())
+        return Response(b'{"ok":true}', media_type="application/json")
+
     async def healthz(_request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    routes = [Route(EVENT_PATH, empty, methods=["POST"]), Route("/healthz", healthz)]
+    handler = parse if read_body else empty
+    routes = [Route(EVENT_PATH, handler, methods=["POST"]), Route("/healthz", healthz)]
     return Starlette(routes=routes)
 
 
-def serve_empty(port: int) -> None:
-    """The empty handler on the same uvicorn, with the same options."""
+def serve_empty(port: int, read_body: bool = False) -> None:
+    """The empty (or parse) handler on the same uvicorn, with the same options."""
     import uvicorn
 
     from shoptrack.cli.main import UVICORN_OPTIONS
 
-    uvicorn.run(empty_app(), host=HOST, port=port, log_level="warning", **UVICORN_OPTIONS)
+    uvicorn.run(empty_app(read_body), host=HOST, port=port, log_level="warning", **UVICORN_OPTIONS)
 
 
 def _base_env(workdir: Path, database_url: str) -> dict[str, str]:
@@ -505,10 +408,10 @@ def run_case(
     worker.start()
     assert worker.pid is not None
     time.sleep(max(0.0, window_start - time.monotonic()))
-    server_cpu0, client_cpu0 = _tree_cpu_seconds(server.pid), _proc_cpu_seconds(worker.pid)
+    server_cpu0, client_cpu0 = tree_cpu_seconds(server.pid), proc_cpu_seconds(worker.pid)
     measured0 = time.monotonic()
     time.sleep(max(0.0, plan.window_end - time.monotonic()))
-    server_cpu1, client_cpu1 = _tree_cpu_seconds(server.pid), _proc_cpu_seconds(worker.pid)
+    server_cpu1, client_cpu1 = tree_cpu_seconds(server.pid), proc_cpu_seconds(worker.pid)
     measured = time.monotonic() - measured0
     result = LoadResult(**_result_of(worker, results, timeout=60))
     worker.join(30)
@@ -572,7 +475,8 @@ def run(args: argparse.Namespace) -> tuple[list[CaseResult], list[str], list[str
             # collector: `shoptrack serve` alone, as large shops run it beside separate
             # workers; serve: the default, with its processor worker as a child process.
             env["SHOPTRACK_RUN_PROCESSORS"] = "false" if setup == "collector" else "true"
-            server = Server(store, [sys.executable, "-m", "shoptrack", "serve"], workdir, env)
+            argv = [sys.executable, "-m", "shoptrack", "serve", *args.serve_args]
+            server = Server(store, argv, workdir, env)
             server.start()
             try:
                 by_case = measure(server, f"{store} {setup}", site_id)
@@ -596,7 +500,7 @@ def run(args: argparse.Namespace) -> tuple[list[CaseResult], list[str], list[str
         def measure_empty() -> None:
             empty = Server(
                 "empty",
-                [sys.executable, script, "--serve-empty"],
+                [sys.executable, script, "--serve-baseline", "empty"],
                 workdir,
                 _base_env(workdir, "sqlite:///unused.db"),
             )
@@ -773,6 +677,304 @@ def print_table(
         console.print(f"[red]problem:[/red] {problem}", highlight=False)
 
 
+# --- open loop: the capacity of each setup ---------------------------------------------------
+P99_BOUND_MS = 50.0
+START_RATES = {1: 1000.0, BATCH_SIZE: 250.0}  # requests/s: the first step of each search
+
+
+@dataclass
+class Setup:
+    """What one capacity search runs against: ``empty``, ``parse``, or ``collector``/``serve``
+    on ``sqlite``/``postgres`` with extra ``shoptrack serve`` arguments."""
+
+    kind: str
+    store: str = ""
+    serve_args: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return " ".join([self.kind, self.store, *self.serve_args]).replace("  ", " ").strip()
+
+
+def parse_setup(spec: str, serve_args: list[str]) -> Setup:
+    """``"collector sqlite --workers 2"`` -> Setup; serve_args are added to every serve."""
+    words = shlex.split(spec)
+    if not words or words[0] not in ("empty", "parse", "collector", "serve"):
+        raise SystemExit(f"--setup {spec!r}: starts with empty, parse, collector or serve")
+    if words[0] in ("empty", "parse"):
+        if len(words) > 1:
+            raise SystemExit(f"--setup {spec!r}: the {words[0]} handler takes no arguments")
+        return Setup(words[0])
+    if len(words) < 2 or words[1] not in ("sqlite", "postgres"):
+        raise SystemExit(f"--setup {spec!r}: {words[0]} is followed by sqlite or postgres")
+    return Setup(words[0], words[1], [*serve_args, *words[2:]])
+
+
+def default_setups(args: argparse.Namespace) -> list[str]:
+    setups = ["empty", "parse", "collector sqlite"]
+    if args.postgres:
+        setups.append("collector postgres")
+    return setups
+
+
+@dataclass
+class CapacityRow:
+    setup: str
+    case: str
+    events_per_request: int
+    capacity: Capacity
+
+
+@contextlib.contextmanager
+def running(
+    setup: Setup, workdir: Path, postgres_url: str | None, script: str
+) -> Iterator[tuple[Server, str, str | None]]:
+    """The setup's server, started; yields it, the site id and its database URL (if any)."""
+    if setup.kind in ("empty", "parse"):
+        argv = [sys.executable, script, "--serve-baseline", setup.kind]
+        server = Server(setup.kind, argv, workdir, _base_env(workdir, "sqlite:///unused.db"))
+        server.start()
+        try:
+            yield server, "empty-site", None
+        finally:
+            server.stop()
+        return
+    if setup.store == "postgres" and not postgres_url:
+        raise SystemExit(f"setup {setup.label!r} needs --postgres URL")
+    database: contextlib.AbstractContextManager[str]
+    if setup.store == "sqlite":
+        name = f"{setup.kind}-{secrets.token_hex(3)}.db"
+        database = contextlib.nullcontext(f"sqlite:///{workdir / name}")
+    else:
+        database = postgres_schema(cast(str, postgres_url))
+    with database as database_url:
+        site_id = create_site(workdir, database_url)
+        env = _base_env(workdir, database_url)
+        env["SHOPTRACK_RUN_PROCESSORS"] = "false" if setup.kind == "collector" else "true"
+        argv = [sys.executable, "-m", "shoptrack", "serve", *setup.serve_args]
+        server = Server(setup.kind, argv, workdir, env)
+        server.start()
+        try:
+            yield server, site_id, database_url
+        finally:
+            server.stop()
+
+
+def run_open_loop(args: argparse.Namespace) -> tuple[list[CapacityRow], list[str]]:
+    setups = [parse_setup(spec, args.serve_args) for spec in args.setup or default_setups(args)]
+    if setups and setups[0].kind == "empty":
+        # Measured first and last: the two tell how far the machine's speed moved in the run.
+        setups.append(setups[0])
+    warmup, window = (0.5, 1.0) if args.quick else (args.warmup_step, args.step)
+    rows: list[CapacityRow] = []
+    problems: list[str] = []
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    with (
+        tempfile.TemporaryDirectory(prefix="shoptrack-bench-") as tmp,
+        Generators(args.generators, args.connections) as generators,
+    ):
+        workdir = Path(tmp)
+        for setup in setups:
+            with running(setup, workdir, args.postgres, str(Path(__file__).resolve())) as (
+                server,
+                site_id,
+                database_url,
+            ):
+                acknowledged = 0
+                for case, size in CASES:
+                    if args.only and case.split()[0] not in args.only:
+                        continue
+                    log(f"  {setup.label} — {case}")
+
+                    def step(rate: float, size: int = size) -> StepResult:
+                        return generators.step(
+                            server.pid, server.port, site_id, size, rate, warmup, window
+                        )
+
+                    capacity = find_capacity(
+                        step,
+                        start_rate=args.start_rate or START_RATES[size],
+                        p99_bound_ms=P99_BOUND_MS,
+                        bisections=args.bisections,
+                        max_rate=args.max_rate,
+                        log=log,
+                        retries=args.retries,
+                    )
+                    acknowledged += capacity.ok_events_total
+                    rows.append(CapacityRow(setup.label, case, size, capacity))
+                server.stop()  # all committed: counted before the database goes
+                if database_url is not None:
+                    stored = stored_events(database_url, site_id)
+                    line = f"{setup.label}: {acknowledged:,} events acknowledged, {stored:,} stored"
+                    (problems.append if stored != acknowledged else log)(line)
+    return rows, problems
+
+
+def print_capacity_table(
+    rows: list[CapacityRow],
+    args: argparse.Namespace,
+    problems: list[str],
+    load: tuple[float, float],
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def rate(row: CapacityRow) -> float:
+        return row.capacity.best.requests_per_s if row.capacity.best else 0.0
+
+    def mean_of(setup: str) -> dict[str, float]:
+        runs: dict[str, list[float]] = {}
+        for row in rows:
+            if row.setup == setup:
+                runs.setdefault(row.case, []).append(rate(row))
+        return {case: sum(values) / len(values) for case, values in runs.items()}
+
+    empty = mean_of("empty")
+    table = Table(
+        title=f"shoptrack capacity: highest arrival rate held with p99 ≤ {P99_BOUND_MS:g} ms, "
+        "no error, nothing lost (open loop, POST /webevent over loopback)",
+        title_justify="left",
+    )
+    table.add_column("setup")
+    table.add_column("case")
+    for name in (
+        "requests/s",
+        "events/s",
+        "vs empty",
+        "p50 ms",
+        "p99 ms",
+        "server CPU",
+        "CPU µs/req",
+        "generator CPU",
+        "steps",
+    ):
+        table.add_column(name, justify="right")
+    for row in rows:
+        best = row.capacity.best
+        baseline = empty.get(row.case)
+        ratio = rate(row) / baseline if baseline else float("nan")
+        if best is None:
+            table.add_row(row.setup, row.case, "none held", *[""] * 8)
+            continue
+        table.add_row(
+            row.setup,
+            row.case,
+            f"{best.requests_per_s:,.0f}",
+            f"{best.requests_per_s * row.events_per_request:,.0f}",
+            f"{ratio:.2f}",
+            f"{best.p50_ms:.2f}",
+            f"{best.p99_ms:.2f}",
+            f"{best.server_cpu:.0%}",
+            f"{best.server_cpu_us_per_request:.0f}",
+            f"{best.generator_cpu:.0%} (max {best.generator_cpu_max:.0%})",
+            str(len(row.capacity.steps)),
+        )
+    console = Console(width=160)
+    console.print(table)
+    warmup, window = (0.5, 1.0) if args.quick else (args.warmup_step, args.step)
+    notes = [
+        f"{os.cpu_count()} CPU cores shared by the server and the load generator; "
+        f"1-minute load average {load[0]:.1f} before the run, {load[1]:.1f} after (above 2: "
+        "other work shared the cores). Ratios within the run are what counts.",
+        f"each step: {warmup:g} s warm-up, then {window:g} s whose requests are judged; the "
+        "search doubles the rate from a low start until a step fails, then bisects "
+        f"{args.bisections} times; a failed step is run {args.retries} more time(s) before its "
+        "rate counts as failed; 'requests/s' is the highest rate held (the answered "
+        "requests of that window), p50/p99 are that step's.",
+        f"{args.generators} generator process(es), {args.connections} keep-alive connections "
+        "in all; latency runs from each request's intended send time (a constant-rate "
+        "schedule), so a request waiting for a free connection counts its wait; 'generator "
+        "CPU' = all generator processes' share of one core at that step (max = the busiest "
+        "process; near 100 % it, not the server, would be the limit).",
+        f"one server process per setup ({_stack()}, shoptrack.cli.main.UVICORN_OPTIONS) unless "
+        "its serve arguments say otherwise; shoptrack's hot path: "
+        f"{hot_path()}. empty = a Starlette handler that answers without reading the body, "
+        "measured first and last ('vs empty' is over their mean, same body); parse = the same "
+        "handler reading the body and parsing it with orjson.",
+        "collector = `shoptrack serve` with SHOPTRACK_RUN_PROCESSORS=false; serve = with its "
+        "processor worker child. Every event is acknowledged after its group commit.",
+        "server CPU = share of one core at that step (all threads and child processes); CPU "
+        "µs/req = that CPU per request: where other work starves the server, rates fall but "
+        "this stays, and the ratios of these costs say what the capacities would be if the "
+        "server had a core to itself.",
+    ]
+    for note in notes:
+        console.print(f"- {note}", highlight=False)
+    for line in capacity_aims(rows, empty):
+        console.print(f"- {line}", highlight=False)
+    for problem in problems:
+        console.print(f"[red]problem:[/red] {problem}", highlight=False)
+
+
+def capacity_figures(rows: list[CapacityRow]) -> list[dict[str, Any]]:
+    """The table's rows as plain values (for --json: comparing runs)."""
+    empty: dict[str, list[float]] = {}
+    for row in rows:
+        if row.setup == "empty" and row.capacity.best:
+            empty.setdefault(row.case, []).append(row.capacity.best.requests_per_s)
+    figures = []
+    for row in rows:
+        best = row.capacity.best
+        rate = best.requests_per_s if best else 0.0
+        baseline = empty.get(row.case)
+        figures.append(
+            {
+                "setup": row.setup,
+                "case": row.case,
+                "requests_per_s": rate,
+                "events_per_s": rate * row.events_per_request,
+                "vs_empty": rate / (sum(baseline) / len(baseline)) if baseline else None,
+                "p50_ms": best.p50_ms if best else None,
+                "p99_ms": best.p99_ms if best else None,
+                "server_cpu": best.server_cpu if best else None,
+                "server_cpu_us_per_request": best.server_cpu_us_per_request if best else None,
+                "generator_cpu": best.generator_cpu if best else None,
+                "steps": len(row.capacity.steps),
+            }
+        )
+    return figures
+
+
+def capacity_aims(rows: list[CapacityRow], empty: dict[str, float]) -> list[str]:
+    """Issue 17's aims, judged on the collector rows of this run."""
+
+    def events_per_s(row: CapacityRow) -> float:
+        best = row.capacity.best
+        return best.requests_per_s * row.events_per_request if best else 0.0
+
+    lines = []
+    collectors = [row for row in rows if row.setup.startswith("collector")]
+    for row in collectors:
+        if row.case == "single" and empty.get("single"):
+            share = events_per_s(row) / empty["single"]
+            verdict = "holds" if share >= 0.5 else "does NOT hold"
+            lines.append(f"aim single ≥ 0.5 × empty on {row.setup}: {share:.2f} ({verdict})")
+        if row.case != "single" and "sqlite" in row.setup:
+            value = events_per_s(row)
+            verdict = "holds" if value >= 25_000 else "does NOT hold"
+            lines.append(f"aim batches ≥ 25,000 events/s on {row.setup}: {value:,.0f} ({verdict})")
+    for row in collectors:
+        if "postgres" not in row.setup:
+            continue
+        twin = next(
+            (
+                other
+                for other in collectors
+                if other.case == row.case
+                and other.setup == row.setup.replace("postgres", "sqlite", 1)
+            ),
+            None,
+        )
+        if twin is not None and events_per_s(twin):
+            share = events_per_s(row) / events_per_s(twin)
+            verdict = "holds" if share >= 0.8 else "does NOT hold"
+            lines.append(f"aim PostgreSQL ≥ 0.8 × SQLite, {row.case}: {share:.2f} ({verdict})")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 s per case instead of --duration")
@@ -793,13 +995,48 @@ def main() -> int:
         choices=["collector", "serve"],
         help="collector = serve without processors; serve = with its worker child",
     )
-    parser.add_argument("--serve-empty", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve-args",
+        action="append",
+        default=[],
+        type=shlex.split,
+        metavar="ARGS",
+        help='more `shoptrack serve` arguments for every serve setup, e.g. "--workers 2"',
+    )
+    capacity = parser.add_argument_group(
+        "open loop", "the highest constant arrival rate each setup holds (issue 17)"
+    )
+    capacity.add_argument("--open-loop", action="store_true", help="search capacities")
+    capacity.add_argument(
+        "--setup",
+        action="append",
+        metavar="SPEC",
+        help='empty | parse | "collector|serve sqlite|postgres [serve args]", repeatable; '
+        "default: empty, parse, collector sqlite (and postgres with --postgres)",
+    )
+    capacity.add_argument("--step", type=float, default=2.0, help="judged seconds per step")
+    capacity.add_argument("--warmup-step", type=float, default=0.5, help="warm-up per step")
+    capacity.add_argument("--bisections", type=int, default=3, help="after the doubling")
+    capacity.add_argument("--retries", type=int, default=1, help="of a failed step")
+    capacity.add_argument("--start-rate", type=float, help="requests/s of the first step")
+    capacity.add_argument("--max-rate", type=float, default=200_000.0, help="requests/s")
+    capacity.add_argument("--generators", type=int, default=1, help="generator processes")
+    capacity.add_argument("--connections", type=int, default=256, help="in all generators")
+    capacity.add_argument("--json", type=Path, metavar="PATH", help="also write the rows here")
+    parser.add_argument("--serve-baseline", choices=["empty", "parse"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_empty:
-        serve_empty(args.port)
+    args.serve_args = [word for words in args.serve_args for word in words]
+    if args.serve_baseline:
+        serve_empty(args.port, read_body=args.serve_baseline == "parse")
         return 0
     load_before = os.getloadavg()[0]
+    if args.open_loop:
+        rows, problems = run_open_loop(args)
+        print_capacity_table(rows, args, problems, (load_before, os.getloadavg()[0]))
+        if args.json:
+            args.json.write_bytes(orjson.dumps(capacity_figures(rows), option=orjson.OPT_INDENT_2))
+        return 1 if problems else 0
     results, problems, drains = run(args)
     print_table(results, args, problems, (load_before, os.getloadavg()[0]), drains)
     return 1 if problems else 0
