@@ -47,8 +47,13 @@ def _choices(values: tuple[str, ...], labels: dict[str, str]) -> tuple[tuple[str
 
 
 def _literal_values(model: type, field: str) -> tuple[str, ...]:
-    """The values a ``Literal`` field of a schema model allows, in the schema's order."""
-    return tuple(get_args(model.model_fields[field].annotation))  # type: ignore[attr-defined]
+    """The values a ``Literal`` field of a schema model allows, in the schema's order (of the
+    ``Literal`` inside an optional one: ``Literal[...] | None``)."""
+    annotation = model.model_fields[field].annotation  # type: ignore[attr-defined]
+    values: list[str] = []
+    for arg in get_args(annotation):
+        values.extend(get_args(arg) if get_args(arg) else [arg] if isinstance(arg, str) else [])
+    return tuple(values)
 
 
 @dataclass(frozen=True)
