@@ -36,8 +36,9 @@ __all__ = [
 
 
 def multiprocess_dir() -> str | None:
-    """The shared metrics directory of this run, when there is one."""
-    return os.environ.get(MULTIPROC_ENV) or None
+    """The shared metrics directory of this run, when there is one (prometheus-client's own
+    test: the variable set at all, even empty)."""
+    return os.environ.get(MULTIPROC_ENV)
 
 
 class _DefaultRegistry(Collector):
