@@ -18,7 +18,7 @@ import sys
 from shoptrack.metrics.instruments import instruments
 metrics = instruments()
 metrics.events_accepted.inc(int(sys.argv[1]))
-metrics.events_rejected.labels("unknown_event_type", "type").inc()
+metrics.events_rejected.labels("unknown_event", "type").inc()
 metrics.commit_duration.observe(0.004)
 """
 
@@ -66,7 +66,7 @@ def test_two_processes_counters_add_up_in_one_scrape(tmp_path: Path) -> None:
     # A third process scrapes: the two that counted have exited, their counts remain.
     scraped = samples(run(SCRAPE, env=env))
     assert scraped[("shoptrack_events_accepted_total", frozenset())] == 7
-    rejected = frozenset({("reason", "unknown_event_type"), ("step", "type")})
+    rejected = frozenset({("reason", "unknown_event"), ("step", "type")})
     assert scraped[("shoptrack_events_rejected_total", rejected)] == 2
     assert scraped[("shoptrack_commit_duration_seconds_count", frozenset())] == 2
 
