@@ -60,7 +60,7 @@ def serve(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the collector and API (migrations are applied on start)."""
-    # First, before anything imports prometheus-client: this run's processes (API and worker)
+    # First, before any metric is made: this run's processes (API and worker)
     # share one fresh metrics directory, and /metrics sums them (metrics/multiproc_dir.py).
     use_fresh_metrics_dir()
     import uvicorn
