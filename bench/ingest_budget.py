@@ -203,7 +203,7 @@ async def measure(events: int, requests: int, workdir: Path) -> list[StageResult
         bodies = each_connection_in_turn()
 
         def through_dispatch(handler: Callable[[Any], Awaitable[Reply]]) -> Call:
-            endpoint = Endpoint({"POST": handler})
+            endpoint = Endpoint("/webevent", {"POST": handler})
 
             async def call(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 scope["app"] = app

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     # rows answer ``key_missing`` and their contacts can only be erased (identity/keycheck.py).
     allow_missing_keys: bool = False
     trust_proxy_headers: bool = False
+    # Bearer token for GET /metrics; unset: only loopback clients, never through a proxy.
+    metrics_token: SecretStr | None = None
     log_level: str = "info"
     event_path: str = "/webevent"
 

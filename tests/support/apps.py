@@ -25,9 +25,11 @@ def module_app(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     name: str,
+    client_address: tuple[str, int] = ("testclient", 50000),
     **overrides: Any,
 ) -> Iterator[TestClient]:
-    """A TestClient on SQLite or (``request.param == "postgres"``) the run's PostgreSQL schema."""
+    """A TestClient on SQLite or (``request.param == "postgres"``) the run's PostgreSQL schema,
+    its requests coming from ``client_address`` (Starlette's default: not an IP address)."""
     tmp = tmp_path_factory.mktemp(name)
     url = f"sqlite:///{tmp / 'shoptrack.db'}"
     if request.param == "postgres":
@@ -38,5 +40,5 @@ def module_app(
     settings = Settings(
         database_url=url, key_file=tmp / "shoptrack.keys", commit_interval_ms=1, **overrides
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=client_address) as client:
         yield client

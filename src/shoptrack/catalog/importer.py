@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import logging
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from shoptrack.catalog.report import ImportReport
 from shoptrack.catalog.sources import FetchOptions, NotModified, open_feed
 from shoptrack.catalog.store_ops import SOURCE_FEED, delete_generation
 from shoptrack.config import Settings
+from shoptrack.metrics.instruments import instruments
 from shoptrack.store.sql import now_ms
 from shoptrack.store.tables import catalog_history, catalog_product_categories, catalog_state
 from shoptrack.store.tables import events as events_table
@@ -103,6 +105,23 @@ class FeedImporter:
         recorded: bool = False,
     ) -> ImportOutcome:
         """Import ``feed`` now; ``recorded``: the caller already wrote the 'running' row."""
+        started = time.perf_counter()
+        outcome = self._import(feed, trigger, force, import_id, progress, cancel, recorded)
+        metrics = instruments()
+        metrics.feed_imports.labels(outcome.status).inc()
+        metrics.feed_import_duration.labels(outcome.status).observe(time.perf_counter() - started)
+        return outcome
+
+    def _import(
+        self,
+        feed: Feed,
+        trigger: str,
+        force: bool,
+        import_id: str | None,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+        recorded: bool,
+    ) -> ImportOutcome:
         import_id = import_id or new_import_id()
         with self._waiting_lock:
             self._waiting.discard(import_id)

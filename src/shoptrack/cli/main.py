@@ -24,6 +24,7 @@ from shoptrack.cli.reports import reports_app
 from shoptrack.cli.segments import segments_app
 from shoptrack.cli.triggers import triggers_app
 from shoptrack.cli.users import users_app
+from shoptrack.metrics.multiproc_dir import use_fresh_metrics_dir
 from shoptrack.store.db import redacted_url
 
 app = typer.Typer(
@@ -59,6 +60,9 @@ def serve(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the collector and API (migrations are applied on start)."""
+    # First, before any metric is made: this run's processes (API and worker)
+    # share one fresh metrics directory, and /metrics sums them (metrics/multiproc_dir.py).
+    use_fresh_metrics_dir()
     import uvicorn
 
     from shoptrack.identity.keycheck import keyring_for

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from shoptrack.errors import Unavailable
+from shoptrack.metrics.instruments import instruments
 from shoptrack.store.events_repo import EventLog
 from shoptrack.store.rows import EventRow, RejectedRow
 
@@ -118,9 +120,11 @@ class GroupCommitWriter:
         """Commit a group and answer its requests; False (nothing answered) if it failed."""
         rows = [r for item in group for r in item.rows]
         rejected = [r for item in group for r in item.rejected]
+        started = time.perf_counter()
         try:
             await loop.run_in_executor(self._executor, self._store.append, rows, rejected)
         except Exception as exc:
+            instruments().commit_failures.inc()
             log.error(
                 "commit of %d events failed: %s", len(rows) + len(rejected), type(exc).__name__
             )
@@ -133,7 +137,25 @@ class GroupCommitWriter:
             return False
         self.commits += 1
         self.committed_rows += len(rows)
+        _count_commit(group, rows, rejected, time.perf_counter() - started)
         for item in group:
             if not item.done.done():
                 item.done.set_result(None)
         return True
+
+
+def _count_commit(
+    group: list[_Pending], rows: list[EventRow], rejected: list[RejectedRow], seconds: float
+) -> None:
+    """The metrics of one committed group: per group, not per event (a few updates per commit).
+
+    Only what was committed counts: an accepted event is one its sender was told is stored.
+    """
+    metrics = instruments()
+    metrics.commit_duration.observe(seconds)
+    metrics.commit_group_events.observe(len(rows) + len(rejected))
+    metrics.commit_group_requests.observe(len(group))
+    if rows:
+        metrics.events_accepted.inc(len(rows))
+    for row in rejected:  # rare, and the reason is the point of counting them
+        metrics.events_rejected.labels(row.code, row.step or "none").inc()

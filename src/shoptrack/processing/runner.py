@@ -40,6 +40,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shoptrack.errors import Unavailable
+from shoptrack.metrics.instruments import instruments
 from shoptrack.store import failures_repo
 from shoptrack.store.db import WriteTurn
 from shoptrack.store.failures_repo import Failure, backoff_s, failure_reason
@@ -170,7 +171,12 @@ class ProcessorRunner:
                 self._apply(conn, processor, claimed, horizon, failed)
                 advance_cursor(conn, processor.name, horizon)
         self._log_failures(failed)  # after the commit: what is logged is what was recorded
-        return StepResult(advanced=max(0, horizon - claimed), retried=retried)
+        advanced = max(0, horizon - claimed)
+        if advanced:
+            instruments().processor_events.labels(processor.name).inc(advanced)
+        if failed:
+            instruments().processor_failures.labels(processor.name).inc(len(failed))
+        return StepResult(advanced=advanced, retried=retried)
 
     def _attempt(
         self, conn: Connection, processor: Processor, after: int, upto: int

@@ -24,6 +24,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from shoptrack.metrics.exposition import mark_process_dead
+
 log = logging.getLogger(__name__)
 
 _FIRST_RESTART_DELAY_S = 0.5
@@ -80,6 +82,8 @@ class WorkerProcess:
             assert process is not None
             started = time.monotonic()
             code = process.wait()
+            # Its counters stay in the scrape (summed with its successor's); live gauges go.
+            mark_process_dead(process.pid)
             if self._stopping.is_set():
                 return
             if time.monotonic() - started > _HEALTHY_RUN_S:

@@ -31,6 +31,7 @@ import orjson
 from sqlalchemy import Connection, Engine, func, select, update
 
 from shoptrack.identity.crypto import Keyring
+from shoptrack.metrics.instruments import instruments
 from shoptrack.store.db import WriteTurn
 from shoptrack.store.sql import chunks, insert_for, now_ms
 from shoptrack.store.tables import events, sites, trigger_attempts, trigger_messages
@@ -355,3 +356,5 @@ class Sender:
                 .where(m.message_id == message_id, m.status == MessageStatus.SENDING.value)
                 .values(**values)
             )
+        # After the commit: an attempt counts once its outcome is recorded.
+        instruments().trigger_deliveries.labels(result.outcome.value).inc()

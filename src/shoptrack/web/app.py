@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from shoptrack import __version__
 from shoptrack.catalog.service import CatalogService
@@ -34,10 +35,12 @@ from shoptrack.web.hosts import TrustedHosts
 from shoptrack.web.index import HEALTH_PATH
 from shoptrack.web.index import router as index_router
 from shoptrack.web.ingest import IngestionEndpoints
+from shoptrack.web.metrics import router as metrics_router
 from shoptrack.web.openapi import refine
 from shoptrack.web.openapi_paths import HEALTH_RESPONSES, describe_plain_routes, plain_route_items
 from shoptrack.web.recs import recommendation_routes
 from shoptrack.web.redirects import install_slash_redirects
+from shoptrack.web.request_metrics import RequestMetrics, route_template
 from shoptrack.web.responses import error_response, json_response
 from shoptrack.web.scripts import tracker_routes
 from shoptrack.web.unsubscribe import unsubscribe_routes
@@ -54,21 +57,42 @@ class ShoptrackApp(FastAPI):
 
     ingestion: IngestionEndpoints
     trusted_hosts: TrustedHosts
+    request_metrics: RequestMetrics
     # The schema's path items of the routes FastAPI does not generate (web/openapi_paths.py).
     plain_routes: dict[str, dict[str, Any]]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            refusal = self.trusted_hosts.refusal(scope)
-            if refusal is not None:
-                await refusal.send(send)
-                return
-            endpoint = self.ingestion.endpoint_for(scope)
-            if endpoint is not None:
-                scope["app"] = self
-                await self.ingestion.serve(endpoint, scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        started = time.perf_counter()
+        refusal = self.trusted_hosts.refusal(scope)
+        if refusal is not None:
+            await refusal.send(send)
+            self._count(route_template(scope), scope, refusal.status, started)
+            return
+        endpoint = self.ingestion.endpoint_for(scope)
+        if endpoint is not None:
+            scope["app"] = self
+            status = await self.ingestion.serve(endpoint, scope, receive, send)
+            self._count(endpoint.route, scope, status, started)
+            return
+        status = 500  # unless an answer starts: an exception escaped every handler
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await super().__call__(scope, receive, send_noting_status)
+        finally:
+            # Starlette's router put the matched route in the scope (a template, not the path).
+            self._count(route_template(scope), scope, status, started)
+
+    def _count(self, route: str, scope: Scope, status: int, started: float) -> None:
+        self.request_metrics.record(route, scope["method"], status, time.perf_counter() - started)
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's generated schema, with the error answers our handlers really give, and
@@ -114,6 +138,7 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
         title="shoptrack", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.ingestion = IngestionEndpoints(settings.event_path)
+    app.request_metrics = RequestMetrics()
     app.plain_routes = plain_route_items(settings)
     app.trusted_hosts = TrustedHosts.from_settings(settings)
     install_slash_redirects(app.router, settings.public_url)
@@ -132,6 +157,7 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
     app.include_router(processor_failures_router)
     app.include_router(triggers_router)
     app.include_router(segments_router)
+    app.include_router(metrics_router)
 
     install_admin(app)
     install_error_handlers(app)

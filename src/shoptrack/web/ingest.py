@@ -161,6 +161,7 @@ Handler = Callable[[Request], Awaitable[Reply]]
 class Endpoint:
     """The handlers of one ingestion path, and the headers its failures carry too."""
 
+    route: str  # the path as the metrics name it (no trailing slash)
     methods: dict[str, Handler]
     failure_headers: RawHeaders = ()
 
@@ -171,8 +172,8 @@ class IngestionEndpoints:
     def __init__(self, event_path: str) -> None:
         # Every answer of the tracker's path is CORS-open, failures included: a browser hides
         # an answer without them from the tracker, which then cannot tell what went wrong.
-        tracker = Endpoint({"POST": webevent, "OPTIONS": webevent_preflight}, _CORS)
-        rest = Endpoint({"POST": rest_v2})
+        tracker = Endpoint(event_path, {"POST": webevent, "OPTIONS": webevent_preflight}, _CORS)
+        rest = Endpoint("/api/v2", {"POST": rest_v2})
         # With or without a trailing slash, as Starlette's router redirected before.
         self._paths = {
             event_path: tracker,
@@ -185,7 +186,8 @@ class IngestionEndpoints:
         """This request's endpoint, or None when the path is not an ingestion one."""
         return self._paths.get(_route_path(scope))
 
-    async def serve(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
+    async def serve(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> int:
+        """Answer the request; return its status (499: the client left, nothing was sent)."""
         handler = endpoint.methods.get(scope["method"])
         if handler is None:
             allowed = ", ".join(endpoint.methods)
@@ -195,7 +197,7 @@ class IngestionEndpoints:
             try:
                 reply = await handler(Request(scope, receive))
             except ClientDisconnected:
-                return  # nobody is left to answer; nothing of the request was stored
+                return 499  # nobody is left to answer; nothing of the request was stored
             except SQLAlchemyError as exc:
                 # Whatever part of the store failed, nothing was acknowledged: the client
                 # keeps the events and retries, as after any 503.
@@ -211,6 +213,7 @@ class IngestionEndpoints:
                     endpoint.failure_headers,
                 )
         await reply.send(send)
+        return reply.status
 
 
 def _route_path(scope: Scope) -> str:

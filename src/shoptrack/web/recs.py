@@ -14,6 +14,7 @@ call reports them. Both answer from memory apart from the visitor's recent event
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shoptrack.errors import ShoptrackError
+from shoptrack.metrics.instruments import instruments
 from shoptrack.recommend.blocks import PAGE_TYPES, check_filters
 from shoptrack.recommend.serving import RecommendationService, VariantNotFound
 from shoptrack.web.cors import RECS_CORS
@@ -109,7 +111,11 @@ async def recommendations(request: Request) -> Response:
         # a millisecond, no thread hop. A visitor's request reads their recent events, and
         # store I/O never runs on the event loop (a slow query would stall every request).
         inline = service.is_fresh(site_id) and not q.get("visitor")
+        started = time.perf_counter()
         products = run() if inline else await run_in_threadpool(run)
+        # The serving time alone (HTTP's share is in the request histogram).
+        serving_time = instruments().recommendation_duration.labels("recommendations")
+        serving_time.observe(time.perf_counter() - started)
     except VariantNotFound as exc:
         return answer({"error": exc.message}, 404)
     return answer({"products": products})
@@ -125,10 +131,13 @@ async def page_blocks(request: Request) -> Response:
         return answer({"error": f"page_type must be one of {', '.join(PAGE_TYPES)}"}, 400)
     service = service_of(request)
     args = (site_id, page_type, q.get("visitor") or None, q.get("preview"))
+    started = time.perf_counter()
     if service.is_fresh(site_id):
         blocks = service.page_blocks(*args)
     else:
         blocks = await run_in_threadpool(service.page_blocks, *args)
+    serving_time = instruments().recommendation_duration.labels("page_blocks")
+    serving_time.observe(time.perf_counter() - started)
     return answer({"blocks": blocks})
 
 

@@ -158,9 +158,10 @@ def test_the_declared_answers_are_the_real_ones(client: TestClient, site: tuple[
     assert client.get("/api/v1/blocks", headers={"Authorization": f"Basic {basic}"}).is_success
 
 
-# Served, but not part of the API: the documentation itself, and the dashboard's pages (for
-# people, under /admin, signed in by cookie).
-UNDESCRIBED = {"/docs", "/docs/assets", "/openapi.json"}
+# Served, but not part of the API: the documentation itself, the dashboard's pages (for
+# people, under /admin, signed in by cookie), and /metrics (for Prometheus, loopback or its
+# own token, in Prometheus's text format: README "Metrics").
+UNDESCRIBED = {"/docs", "/docs/assets", "/openapi.json", "/metrics"}
 UNDESCRIBED_PREFIX = "/admin"
 DESCRIBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
