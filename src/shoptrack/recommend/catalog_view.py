@@ -281,7 +281,8 @@ def load_catalog(conn: Connection, site_id: str) -> CatalogView:
         cat_offsets=offsets,
         cat_ids=np.array(flat, dtype=np.int64),
         categories=CategoryIndex.load(conn, site_id),
-        attr_index={k: np.array(v, dtype=np.int64) for k, v in attr_lists.items()},
+        # Ascending (serving searches them: strategies._members_of).
+        attr_index={k: np.unique(np.array(v, dtype=np.int64)) for k, v in attr_lists.items()},
         stamp=stamp,
     )
 

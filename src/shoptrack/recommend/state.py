@@ -51,6 +51,8 @@ class SiteState:
     counters_stamp: int = 0
     blocks_stamp: tuple[int, int] = (0, 0)
     checked_at: float = 0.0
+    # Served products' JSON by (row, container type, all fields): serving.render_json.
+    encoded: dict[tuple[int, str, bool], bytes] = field(default_factory=dict)
 
     def variant(self, block_id: int, variant_id: int) -> tuple[Block, Variant] | None:
         block = self.blocks.get(block_id)
