@@ -42,6 +42,8 @@ from shoptrack.store.tables import contacts, events
 
 log = logging.getLogger(__name__)
 MAX_LIMIT = 100
+Digest = tuple[list[int], list[int], list[int], list[int]]
+DIGEST_CACHE = 50_000  # visitors' histories as catalogue rows, per site state
 ENCODED_CACHE = 200_000  # encoded products kept per site state (~0.3 KB each)
 _HISTORY_ONE = text(
     "SELECT seq, type, session_id, data FROM events WHERE site_id = :site AND visitor_id = :visitor"
@@ -90,6 +92,32 @@ def contact_default_block(site_id: str) -> Block:
         site_id, 0, "personal", "email", 6, {}, None, "beforeend", None, None, "live", None, "",
         0, 0, 0, (personal,),
     )  # fmt: skip
+
+
+def digest(rows: list[Item], row_of: dict[str, int]) -> Digest:
+    """(viewed oldest first, viewed in the current session, the cart, purchased) as catalogue
+    rows, from a visitor's items newest first."""
+    viewed: list[int] = []
+    session_viewed: list[int] = []
+    cart: list[int] = []
+    purchased: list[int] = []
+    current_session = rows[0][2] if rows else None
+    cart_known = False
+    for _seq, kind, session, keys in rows:  # newest first
+        found = [row_of[k] for k in keys if k in row_of]
+        if kind == "ProductPage":
+            viewed.extend(found[:1])
+            if session == current_session:
+                session_viewed.extend(found[:1])
+        elif kind == "StatusCart":
+            if not cart_known:
+                cart, cart_known = found, True
+        else:
+            purchased.extend(found)
+            cart_known = True  # a purchase newer than any cart state empties the cart
+    viewed.reverse()
+    session_viewed.reverse()
+    return viewed, session_viewed, cart, purchased
 
 
 class RecommendationService:
@@ -231,22 +259,20 @@ class RecommendationService:
             rows: list[Item] = self.history.recent(state.site_id, visitor_ids)
         else:
             rows = self._read_history(state.site_id, visitor_ids)
-        current_session = rows[0][2] if rows else None
-        cart_known = False
-        for _seq, kind, session, keys in rows:  # newest first
-            found = [row_of[k] for k in keys if k in row_of]
-            if kind == "ProductPage":
-                ctx.viewed.extend(found[:1])
-                if session == current_session:
-                    ctx.session_viewed.extend(found[:1])
-            elif kind == "StatusCart":
-                if not cart_known:
-                    ctx.cart, cart_known = found, True
-            else:
-                ctx.purchased.extend(found)
-                cart_known = True  # a purchase newer than any cart state empties the cart
-        ctx.viewed.reverse()
-        ctx.session_viewed.reverse()
+        # A history kept in memory is the same list object until it changes: what it means in
+        # this catalogue's rows is worked out once, not on every request.
+        digests = state.digests
+        found = digests.get(id(rows))
+        if found is None or found[0] is not rows:
+            if len(digests) >= DIGEST_CACHE:
+                digests.clear()
+            found = (rows, digest(rows, row_of))
+            in_memory = self.history is not None and self.history.store.in_process
+            if in_memory and len(visitor_ids) == 1:
+                digests[id(rows)] = found
+        viewed, session_viewed, cart, purchased = found[1]
+        ctx.viewed, ctx.session_viewed = list(viewed), list(session_viewed)
+        ctx.cart, ctx.purchased = list(cart), list(purchased)
         return ctx
 
     def _read_history(self, site_id: str, visitor_ids: list[str]) -> list[Item]:
