@@ -12,15 +12,19 @@ In one run it:
   written straight into the ``events`` table of a SQLite store in a temporary directory;
 * times ``train_site`` on it (the same code as ``shoptrack train``);
 * creates one live block per block type;
-* starts ``shoptrack serve`` and an *empty handler* (a minimal Starlette app answering a GET
-  with a tiny JSON, same uvicorn options) as subprocesses;
+* starts ``shoptrack serve`` once per history mode (``--modes``: ``memory``, the default
+  settings, visitors' histories kept in memory from the event log; ``store``, with
+  ``SHOPTRACK_RECS_HISTORY_ITEMS=0``, the history read from the store per request as before;
+  ``redis``, with ``SHOPTRACK_REDIS_URL`` = ``--redis-url``) and an *empty handler* (a minimal
+  Starlette app answering a GET with a tiny JSON, same uvicorn options) as subprocesses;
 * from a *separate process*, for each block type and the empty handler: sends requests at a
   fixed rate (``--rate``, default 200/s, open loop: each request at its scheduled time on a
   keep-alive connection) for ``--seconds``, and reports p50 / p99 latency; then runs a closed
   loop on 4 keep-alive connections for ``--seconds`` and reports requests/s.
 
-Every request asks for 10 products with a random known visitor (so the visitor's history is
-read from the event log) and, where the block needs one, a random product or category.
+Every request asks for 10 products with a random known visitor (one of 2,000 per block type,
+each requested once before measuring) and, where the block needs one, a random product or
+category. The table gives each figure as a ratio to the empty handler's, in the same run.
 Only 127.0.0.1 is used.
 """
 
@@ -215,8 +219,12 @@ def closed_loop(port: int, paths: list[str], seconds: float, connections: int = 
 
 
 def load_process(job: dict[str, Any], out: Any) -> None:
-    warm = job["paths"][:50]
-    open_loop(job["port"], warm, job["rate"], 0.5)
+    # Every path once first: each visitor's first request (per recs_history_ttl_s) reads
+    # their history from the store; the figures are for the requests after it.
+    conn = http.client.HTTPConnection(HOST, job["port"])
+    for path in job["paths"]:
+        conn.request("GET", path)
+        conn.getresponse().read()
     lat = sorted(open_loop(job["port"], job["paths"], job["rate"], job["seconds"]))
     rps = closed_loop(job["port"], job["paths"], job["seconds"])
     out.put(
@@ -251,6 +259,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--modes", default="memory,store", help="memory,store,redis")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--serve-empty", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_empty:
@@ -309,23 +319,37 @@ def main() -> None:
             "SHOPTRACK_LOG_LEVEL": "warning",
             "SHOPTRACK_SQLITE_SYNCHRONOUS": "NORMAL",
         }
-        port, empty_port = free_port(), free_port()
-        server = start(
-            [sys.executable, "-m", "shoptrack", "serve", "--port", str(port)],
-            env,
-            port,
-            work / "server.log",
-        )
+        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        mode_env = {
+            "memory": {},
+            "store": {"SHOPTRACK_RECS_HISTORY_ITEMS": "0"},
+            "redis": {"SHOPTRACK_REDIS_URL": args.redis_url},
+        }
+        if "redis" in modes:
+            import redis
+
+            redis.Redis.from_url(args.redis_url).flushdb()
+        ports = {mode: free_port() for mode in modes}
+        empty_port = free_port()
+        servers = [
+            start(
+                [sys.executable, "-m", "shoptrack", "serve", "--port", str(ports[mode])],
+                {**env, **mode_env[mode]},
+                ports[mode],
+                work / f"server-{mode}.log",
+            )
+            for mode in modes
+        ]
         empty = start(
             [sys.executable, __file__, "--serve-empty", str(empty_port)],
             env,
             empty_port,
             work / "empty.log",
         )
+        rows: list[tuple[str, dict[str, dict[str, Any]]]] = []
         try:
             n_visitors = max(1, args.events // 20)
             hot = [f"p{int(i)}" for i in rng.zipf(1.4, 2000) % args.products]
-            rows = []
             for name in ("empty handler", *BLOCK_TYPES):
                 paths = []
                 for k in range(2000):
@@ -338,21 +362,23 @@ def main() -> None:
                     if "category" in name:
                         query["category"] = f"Cat{k % 200}"
                     paths.append(f"/recs/{site_id}?{urlencode(query)}")
-                target = empty_port if name == "empty handler" else port
-                # Warm the model (first request loads the site state).
-                conn = http.client.HTTPConnection(HOST, target, timeout=120)
-                conn.request("GET", paths[0])
-                body = conn.getresponse().read()
-                if name != "empty handler":
-                    assert len(orjson.loads(body)["products"]) == 10, body[:200]
-                stats = measure(target, paths, args.rate, args.seconds)
-                rows.append((name, stats))
+                targets = {"empty": empty_port} if name == "empty handler" else ports
+                found: dict[str, dict[str, Any]] = {}
+                for mode, target in targets.items():
+                    # Warm the model (first request loads the site state).
+                    conn = http.client.HTTPConnection(HOST, target, timeout=120)
+                    conn.request("GET", paths[0])
+                    body = conn.getresponse().read()
+                    if name != "empty handler":
+                        assert len(orjson.loads(body)["products"]) == 10, body[:200]
+                    found[mode] = measure(target, paths, args.rate, args.seconds)
+                rows.append((name, found))
                 print(f"  measured {name}", file=sys.stderr)
         finally:
-            server.terminate()
-            empty.terminate()
-            server.wait(10)
-            empty.wait(10)
+            for proc in (*servers, empty):
+                proc.terminate()
+            for proc in (*servers, empty):
+                proc.wait(10)
 
     print()
     print(f"training on {args.events:,} events / {args.products:,} products: {train_s:.1f} s")
@@ -360,10 +386,19 @@ def main() -> None:
         f"latency at {args.rate:.0f} req/s open loop, {args.seconds:.0f} s each, 10 products; "
         "req/s closed loop on 4 connections"
     )
-    print(f"| {'block type':<18} | p50 ms | p99 ms | req/s |")
-    print(f"|{'-' * 20}|-------:|-------:|------:|")
-    for name, s in rows:
-        print(f"| {name:<18} | {s['p50']:6.2f} | {s['p99']:6.2f} | {s['rps']:5.0f} |")
+    base = rows[0][1]["empty"]["rps"]
+    print(f"empty handler: {base:,.0f} req/s, p50 {rows[0][1]['empty']['p50']:.2f} ms, "
+          f"p99 {rows[0][1]['empty']['p99']:.2f} ms")  # fmt: skip
+    head = "".join(f" {m} p50 / p99 ms | {m} req/s (× empty) |" for m in modes)
+    print(f"| {'block type':<18} |{head}")
+    print(f"|{'-' * 20}|" + "---:|---:|" * len(modes))
+    for name, found in rows[1:]:
+        cells = "".join(
+            f" {found[m]['p50']:.2f} / {found[m]['p99']:.2f} | {found[m]['rps']:,.0f} "
+            f"({found[m]['rps'] / base:.2f}×) |"
+            for m in modes
+        )
+        print(f"| {name:<18} |{cells}")
 
 
 if __name__ == "__main__":

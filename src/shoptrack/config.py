@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     recs_update_interval_s: float = Field(60.0, gt=0)
     recs_exclude_purchased: bool = False
     recs_history_events: int = Field(100, ge=1, le=10_000)
+    # Visitors' recent events kept in memory for serving (recommend/history.py): at most this
+    # many events over all visitors (least recently served dropped first; ~0.3 KB each), each
+    # visitor re-read from the store after the TTL; 0 reads the store on every request.
+    recs_history_items: int = Field(500_000, ge=0, le=100_000_000)
+    recs_history_ttl_s: float = Field(600.0, gt=0, le=7 * 86400)
+    # How often a serving process reads the log's new events into those histories (0: before
+    # every request that uses one).
+    recs_history_poll_s: float = Field(0.1, ge=0, le=60)
+    # redis://host:6379/0: the histories live in Redis, shared by every serving process, not in
+    # each process's memory. A secret: it may hold a password, so never logged or shown.
+    redis_url: SecretStr | None = None
 
     # --- recommendation reports -----------------------------------------------------------
     attribution_window_days: int = Field(7, ge=0, le=365)

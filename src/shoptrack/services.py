@@ -17,6 +17,7 @@ from shoptrack.identity.linking import NAME as IDENTITY_PROCESSOR
 from shoptrack.identity.services import IdentityServices
 from shoptrack.processing.builtin import ERASURE_STEPS, build_runner
 from shoptrack.processing.runner import ProcessorRunner
+from shoptrack.recommend.history import ErasedVisitors, VisitorHistory, open_history
 from shoptrack.store.db import create_store_engine
 from shoptrack.store.events_repo import EventLog
 from shoptrack.store.migrate import upgrade
@@ -35,6 +36,8 @@ class Services:
     collector: Collector
     identity: IdentityServices
     runner: ProcessorRunner  # every registered processor (processing/builtin.py)
+    # Visitors' recent events for recommendation serving (None: read per request).
+    history: VisitorHistory | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, migrate: bool = True) -> Services:
@@ -53,9 +56,10 @@ class Services:
         collector = Collector(settings, event_log, writer, sites, keyring)
         identity = IdentityServices.build(settings, engine, keyring)
         runner = build_runner(settings, engine, keyring)
+        history = open_history(engine, settings)
         return cls(
             settings, engine, keyring, event_log, site_repo, sites, writer, collector, identity,
-            runner,
+            runner, history,
         )  # fmt: skip
 
     def erase_contact(self, site_id: str, contact_id: str, actor: str) -> ErasureReport:
@@ -65,16 +69,23 @@ class Services:
         and pending identities); the others derive nothing that erasure reads or deletes. And
         only this site's events: another site's stuck processing must not hold it up. Past
         ``erasure_wait_s`` it is a 503 (``Unavailable``), with nothing erased.
+
+        The erased visitors' recommendation histories are dropped after the erasure commits
+        (before, a concurrent request could load them again from the old rows).
         """
-        return self.identity.erase(
+        erased = ErasedVisitors()
+        report = self.identity.erase(
             site_id,
             contact_id,
             actor,
             catch_up=lambda: self.runner.catch_up_site(
                 site_id, (IDENTITY_PROCESSOR,), self.settings.erasure_wait_s
             ),
-            also=ERASURE_STEPS,
+            also=(*ERASURE_STEPS, erased.step),
         )
+        if self.history is not None:
+            self.history.forget(site_id, erased.visitor_ids)
+        return report
 
 
 def open_store(settings: Settings) -> tuple[Engine, EventLog, SiteRepository]:

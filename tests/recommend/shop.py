@@ -148,6 +148,7 @@ def shop(database_url: str, tmp_path: Path) -> Iterator[Shop]:
         commit_interval_ms=1,
         run_processors=False,
         recs_refresh_interval_s=0,
+        recs_history_poll_s=0,
     )
     with TestClient(create_app(settings)) as client:
         services: Services = client.app.state.services  # type: ignore[attr-defined]

@@ -143,6 +143,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         commit_interval_ms=1,
         run_processors=False,
         recs_refresh_interval_s=0,
+        recs_history_poll_s=0,
         **overrides,
     )
 

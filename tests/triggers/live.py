@@ -70,5 +70,6 @@ def live_settings(**fields: Any) -> Settings:
         "commit_interval_ms": 1,
         "run_processors": False,
         "recs_refresh_interval_s": 0,
+        "recs_history_poll_s": 0,
     }
     return Settings(**{**base, **fields})

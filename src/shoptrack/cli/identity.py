@@ -303,9 +303,11 @@ def contacts_erase(
     from shoptrack.identity.erasure import erase_contact
     from shoptrack.identity.keycheck import check_keys, open_keyring
     from shoptrack.processing.builtin import ERASURE_STEPS, build_runner
+    from shoptrack.recommend.history import ErasedVisitors, open_history
     from shoptrack.services import open_store
 
     settings = settings_for(database_url)
+    erased = ErasedVisitors()
     engine, _, _ = open_store(settings)
     try:
         ring = open_keyring(
@@ -322,8 +324,13 @@ def contacts_erase(
             contact_id,
             actor="cli",
             catch_up=(lambda: runner.drain(gap_wait_s=None)) if complete else None,
-            also=ERASURE_STEPS,
+            also=(*ERASURE_STEPS, erased.step),
         )
+        # Shared histories (Redis) drop the person's now; each serving process's own memory
+        # drops them when the entry's lifetime ends (recs_history_ttl_s).
+        history = open_history(engine, settings)
+        if history is not None:
+            history.forget(site_id, erased.visitor_ids)
     except ShoptrackError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None

@@ -32,6 +32,7 @@ from shoptrack.store.tables import catalog_history, catalog_product_categories, 
 
 BoolArray = npt.NDArray[np.bool_]
 MASK_CACHE = 256
+CATEGORY_KEY_CACHE = 4096
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class CatalogView:
     row_of: dict[str, int] = field(default_factory=dict)
     _masks: OrderedDict[str, Masks] = field(default_factory=OrderedDict)
     _members: dict[int, IntArray] = field(default_factory=dict)
+    _by_key: dict[str, IntArray | None] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -103,8 +105,14 @@ class CatalogView:
 
     def category_rows(self, key: str) -> IntArray | None:
         """Rows a ``categoryKey`` names; None when it names no known category."""
+        if key in self._by_key:
+            return self._by_key[key]
         ids = self.categories.match(key)
-        return self.rows_in(ids) if ids else None
+        found = self.rows_in(ids) if ids else None
+        if len(self._by_key) >= CATEGORY_KEY_CACHE:
+            self._by_key.clear()  # many made-up keys: start again rather than grow
+        self._by_key[key] = found  # scanning every product's categories cost ~1 ms a request
+        return found
 
     # --- filters ---------------------------------------------------------------------------
 
@@ -281,7 +289,8 @@ def load_catalog(conn: Connection, site_id: str) -> CatalogView:
         cat_offsets=offsets,
         cat_ids=np.array(flat, dtype=np.int64),
         categories=CategoryIndex.load(conn, site_id),
-        attr_index={k: np.array(v, dtype=np.int64) for k, v in attr_lists.items()},
+        # Ascending (serving searches them: strategies._members_of).
+        attr_index={k: np.unique(np.array(v, dtype=np.int64)) for k, v in attr_lists.items()},
         stamp=stamp,
     )
 

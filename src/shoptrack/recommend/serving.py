@@ -4,9 +4,10 @@
 ``recs_refresh_interval_s`` a request checks four small stamps (blocks, snapshot, counters,
 catalogue); changed blocks are swapped in at once, a changed model or catalogue is rebuilt on
 a background thread while the old state keeps serving (with an interval of 0, as in tests,
-everything is reloaded before answering). Per request the only store read is the visitor's
-recent events (an index range on ``(site_id, visitor_id, seq)``), for recently viewed,
-personal, the cart and purchases.
+everything is reloaded before answering). The visitor's recent events (recently viewed,
+personal, the cart and purchases) come from :mod:`.history`, kept in memory or Redis from the
+event log; without it (``recs_history_items=0``), from an index range on
+``(site_id, visitor_id, seq)`` per request.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from shoptrack.identity.store import visitors_of
 from shoptrack.recommend.block_rules import LIVE, PAUSED
 from shoptrack.recommend.blocks import Block, BlockStore, Variant, choose_variant, parse_variant_id
 from shoptrack.recommend.catalog_view import catalog_stamp, load_catalog
+from shoptrack.recommend.history import Item, VisitorHistory, product_keys
 from shoptrack.recommend.model import empty_model
 from shoptrack.recommend.state import Context, SiteState, build_state
 from shoptrack.recommend.strategies import ranked
@@ -40,8 +42,11 @@ from shoptrack.store.tables import contacts, events
 
 log = logging.getLogger(__name__)
 MAX_LIMIT = 100
+Digest = tuple[list[int], list[int], list[int], list[int]]
+DIGEST_CACHE = 50_000  # visitors' histories as catalogue rows, per site state
+ENCODED_CACHE = 200_000  # encoded products kept per site state (~0.3 KB each)
 _HISTORY_ONE = text(
-    "SELECT type, session_id, data FROM events WHERE site_id = :site AND visitor_id = :visitor"
+    "SELECT seq, type, session_id, data FROM events WHERE site_id = :site AND visitor_id = :visitor"
     " AND type IN ('ProductPage', 'StatusCart', 'PurchasedItems') ORDER BY seq DESC LIMIT :limit"
 )
 Stamps = tuple[tuple[int, int], int, int, tuple[int, int, int]]
@@ -89,10 +94,40 @@ def contact_default_block(site_id: str) -> Block:
     )  # fmt: skip
 
 
+def digest(rows: list[Item], row_of: dict[str, int]) -> Digest:
+    """(viewed oldest first, viewed in the current session, the cart, purchased) as catalogue
+    rows, from a visitor's items newest first."""
+    viewed: list[int] = []
+    session_viewed: list[int] = []
+    cart: list[int] = []
+    purchased: list[int] = []
+    current_session = rows[0][2] if rows else None
+    cart_known = False
+    for _seq, kind, session, keys in rows:  # newest first
+        found = [row_of[k] for k in keys if k in row_of]
+        if kind == "ProductPage":
+            viewed.extend(found[:1])
+            if session == current_session:
+                session_viewed.extend(found[:1])
+        elif kind == "StatusCart":
+            if not cart_known:
+                cart, cart_known = found, True
+        else:
+            purchased.extend(found)
+            cart_known = True  # a purchase newer than any cart state empties the cart
+    viewed.reverse()
+    session_viewed.reverse()
+    return viewed, session_viewed, cart, purchased
+
+
 class RecommendationService:
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, history: VisitorHistory | None = None
+    ) -> None:
         self.engine = engine
         self.settings = settings
+        # Without one (the CLI, the trigger worker) every request reads the store.
+        self.history = history
         self.blocks = BlockStore(engine)
         self._states: dict[str, SiteState] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -220,18 +255,40 @@ class RecommendationService:
         )
         if not visitor_ids:
             return ctx
+        if self.history is not None:
+            rows: list[Item] = self.history.recent(state.site_id, visitor_ids)
+        else:
+            rows = self._read_history(state.site_id, visitor_ids)
+        # A history kept in memory is the same list object until it changes: what it means in
+        # this catalogue's rows is worked out once, not on every request.
+        digests = state.digests
+        found = digests.get(id(rows))
+        if found is None or found[0] is not rows:
+            if len(digests) >= DIGEST_CACHE:
+                digests.clear()
+            found = (rows, digest(rows, row_of))
+            in_memory = self.history is not None and self.history.store.in_process
+            if in_memory and len(visitor_ids) == 1:
+                digests[id(rows)] = found
+        viewed, session_viewed, cart, purchased = found[1]
+        ctx.viewed, ctx.session_viewed = list(viewed), list(session_viewed)
+        ctx.cart, ctx.purchased = list(cart), list(purchased)
+        return ctx
+
+    def _read_history(self, site_id: str, visitor_ids: list[str]) -> list[Item]:
+        """The visitors' newest events from the store (no in-memory history configured)."""
         limit = self.settings.recs_history_events
         with self.engine.connect() as conn:
             if len(visitor_ids) == 1:
-                # The hot path: one prepared text statement (no SQL building per request).
-                params = {"site": state.site_id, "visitor": visitor_ids[0], "limit": limit}
+                # One prepared text statement (no SQL building per request).
+                params = {"site": site_id, "visitor": visitor_ids[0], "limit": limit}
                 rows = conn.execute(_HISTORY_ONE, params).all()
             else:
                 e = events.c
                 stmt = (
-                    select(e.type, e.session_id, e.data)
+                    select(e.seq, e.type, e.session_id, e.data)
                     .where(
-                        e.site_id == state.site_id,
+                        e.site_id == site_id,
                         e.visitor_id.in_(visitor_ids),
                         e.type.in_(TYPES),
                     )
@@ -239,25 +296,13 @@ class RecommendationService:
                     .limit(limit)
                 )
                 rows = conn.execute(stmt).all()
-        current_session = rows[0].session_id if rows else None
-        cart_known = False
-        for kind, session, data in rows:  # newest first
-            keys = [p.get("key") for p in orjson.loads(data).get("products") or ()
-                    if isinstance(p, dict)]  # fmt: skip
-            found = [row_of[k] for k in keys if isinstance(k, str) and k in row_of]
-            if kind == "ProductPage":
-                ctx.viewed.extend(found[:1])
-                if session == current_session:
-                    ctx.session_viewed.extend(found[:1])
-            elif kind == "StatusCart":
-                if not cart_known:
-                    ctx.cart, cart_known = found, True
-            else:
-                ctx.purchased.extend(found)
-                cart_known = True  # a purchase newer than any cart state empties the cart
-        ctx.viewed.reverse()
-        ctx.session_viewed.reverse()
-        return ctx
+        return [(int(seq), kind, session, product_keys(data)) for seq, kind, session, data in rows]
+
+    def history_ready(self, site_id: str, visitor_id: str | None) -> bool:
+        """A request of this visitor needs no store or network I/O (see :meth:`is_fresh`)."""
+        if not visitor_id:
+            return True
+        return self.history is not None and self.history.ready(site_id, visitor_id)
 
     # --- recommending ----------------------------------------------------------------------
 
@@ -321,6 +366,26 @@ class RecommendationService:
             out.append(item)
         return out
 
+    def render_json(
+        self, state: SiteState, block: Block, variant: Variant, rows: list[int], all_fields: bool
+    ) -> bytes:
+        """``{"products": [...]}`` as :meth:`render` then ``orjson.dumps`` would give, from
+        products encoded once per state (a product's JSON depends only on its row, the
+        container and ``all_fields``; a new catalogue comes with a new state)."""
+        container = block.container_type(variant)
+        cache = state.encoded
+        parts = []
+        for row in rows:
+            key = (row, container, all_fields)
+            part = cache.get(key)
+            if part is None:
+                if len(cache) >= ENCODED_CACHE:
+                    cache.clear()  # rare (many containers × products): start again
+                part = cache[key] = orjson.dumps(self.render(state, block, variant, [row],
+                                                             all_fields)[0])  # fmt: skip
+            parts.append(part)
+        return b'{"products":[' + b",".join(parts) + b"]}"
+
     def recommend(
         self,
         site_id: str,
@@ -334,6 +399,39 @@ class RecommendationService:
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """``GET {recs_path}/{site}?variant=…``; raises :class:`VariantNotFound`."""
+        state, block, variant, rows = self._recommend(
+            site_id, variant_text, visitor, products, category, filters, limit
+        )
+        return self.render(state, block, variant, rows, all_fields)
+
+    def recommend_json(
+        self,
+        site_id: str,
+        variant_text: str,
+        *,
+        visitor: str | None = None,
+        products: list[str] | None = None,
+        category: str | None = None,
+        filters: dict[str, Any] | None = None,
+        all_fields: bool = False,
+        limit: int | None = None,
+    ) -> bytes:
+        """:meth:`recommend` as the encoded ``{"products": [...]}`` body (the HTTP path)."""
+        state, block, variant, rows = self._recommend(
+            site_id, variant_text, visitor, products, category, filters, limit
+        )
+        return self.render_json(state, block, variant, rows, all_fields)
+
+    def _recommend(
+        self,
+        site_id: str,
+        variant_text: str,
+        visitor: str | None,
+        products: list[str] | None,
+        category: str | None,
+        filters: dict[str, Any] | None,
+        limit: int | None,
+    ) -> tuple[SiteState, Block, Variant, list[int]]:
         parsed = parse_variant_id(variant_text)
         state = self.state(site_id)
         found = state.variant(*parsed) if parsed is not None else None
@@ -343,8 +441,7 @@ class RecommendationService:
         if block.status == PAUSED:
             raise VariantPaused(variant_text, block.block_id)
         ctx = self.context(state, [visitor] if visitor else [], products or [], category)
-        rows = self.rows_for(state, block, variant, ctx, filters, limit)
-        return self.render(state, block, variant, rows, all_fields)
+        return state, block, variant, self.rows_for(state, block, variant, ctx, filters, limit)
 
     def page_blocks(
         self, site_id: str, page_type: str, visitor: str | None, preview: str | None

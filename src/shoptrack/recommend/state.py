@@ -10,6 +10,7 @@ every score is carried over to catalogue rows once, so a request only indexes ar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +52,10 @@ class SiteState:
     counters_stamp: int = 0
     blocks_stamp: tuple[int, int] = (0, 0)
     checked_at: float = 0.0
+    # Served products' JSON by (row, container type, all fields): serving.render_json.
+    encoded: dict[tuple[int, str, bool], bytes] = field(default_factory=dict)
+    # Kept histories as rows, by the history list's id (the list is held: ids stay unique).
+    digests: dict[int, tuple[list[Any], Any]] = field(default_factory=dict)
 
     def variant(self, block_id: int, variant_id: int) -> tuple[Block, Variant] | None:
         block = self.blocks.get(block_id)

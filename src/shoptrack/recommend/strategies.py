@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from shoptrack.recommend.algorithms.base import Recommender
 from shoptrack.recommend.algorithms.data import IntArray
@@ -66,6 +67,15 @@ def category_rows(state: SiteState, ctx: Context, order: str = "decayed") -> Int
     return EMPTY
 
 
+def _members_of(values: IntArray, sorted_rows: IntArray) -> npt.NDArray[np.bool_]:
+    """``np.isin(values, sorted_rows)`` for an ascending ``sorted_rows`` (the attribute index
+    is built in row order): a binary search per value instead of sorting both arrays, which
+    cost most of a "similar" request when an attribute is shared by thousands of products."""
+    at = np.searchsorted(sorted_rows, values)
+    found: npt.NDArray[np.bool_] = sorted_rows[np.minimum(at, sorted_rows.size - 1)] == values
+    return found
+
+
 def similar_rows(state: SiteState, ctx: Context) -> IntArray:
     """Same category, then shared attributes and brand, then a close price."""
     if not ctx.product_rows:
@@ -84,8 +94,8 @@ def similar_rows(state: SiteState, ctx: Context) -> IntArray:
         pairs.append(("brand", str(details["brand"]).strip().casefold()))
     for pair in pairs:
         rows = catalog.attr_index.get(pair)
-        if rows is not None:
-            score += np.isin(pool, rows)
+        if rows is not None and rows.size:
+            score += _members_of(pool, rows)
     price = catalog.price[row]
     if np.isfinite(price) and price > 0:
         other = catalog.price[pool]

@@ -9,7 +9,8 @@
   token), each with the visitor's variant.
 
 Errors here are ``{"error": "<message>"}`` (a string, not the API's object), as the browser
-call reports them. Both answer from memory apart from the visitor's recent events.
+call reports them. Both answer from memory; the visitor's recent events come from memory too
+once loaded (``recommend/history.py``), else from the store or Redis on a worker thread.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def service_of(request: Request) -> RecommendationService:
     service: RecommendationService | None = getattr(state, "recommend", None)
     if service is None:
         services = state.services
-        service = state.recommend = RecommendationService(services.engine, services.settings)
+        service = state.recommend = RecommendationService(
+            services.engine, services.settings, services.history
+        )
     return service
 
 
@@ -94,8 +97,8 @@ async def recommendations(request: Request) -> Response:
         return answer({"error": str(exc)}, 400)
     service = service_of(request)
 
-    def run() -> list[dict[str, Any]]:
-        return service.recommend(
+    def run() -> bytes:
+        return service.recommend_json(
             site_id,
             variant,
             visitor=q.get("visitor") or None,
@@ -107,18 +110,19 @@ async def recommendations(request: Request) -> Response:
         )
 
     try:
-        # A loaded, fresh site answers an anonymous request inline: memory only, well under
-        # a millisecond, no thread hop. A visitor's request reads their recent events, and
-        # store I/O never runs on the event loop (a slow query would stall every request).
-        inline = service.is_fresh(site_id) and not q.get("visitor")
+        # A loaded, fresh site answers inline when the visitor's history is in this process's
+        # memory (or there is no visitor): memory only, well under a millisecond, no thread
+        # hop. Otherwise the request reads the store or Redis, which never runs on the event
+        # loop (a slow query would stall every request).
+        inline = service.is_fresh(site_id) and service.history_ready(site_id, q.get("visitor"))
         started = time.perf_counter()
-        products = run() if inline else await run_in_threadpool(run)
+        body = run() if inline else await run_in_threadpool(run)
         # The serving time alone (HTTP's share is in the request histogram).
         serving_time = instruments().recommendation_duration.labels("recommendations")
         serving_time.observe(time.perf_counter() - started)
     except VariantNotFound as exc:
         return answer({"error": exc.message}, 404)
-    return answer({"products": products})
+    return Response(body, media_type="application/json", headers=RECS_CORS)
 
 
 async def page_blocks(request: Request) -> Response:
