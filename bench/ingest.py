@@ -34,6 +34,7 @@ import multiprocessing
 import os
 import queue
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -572,7 +573,8 @@ def run(args: argparse.Namespace) -> tuple[list[CaseResult], list[str], list[str
             # collector: `shoptrack serve` alone, as large shops run it beside separate
             # workers; serve: the default, with its processor worker as a child process.
             env["SHOPTRACK_RUN_PROCESSORS"] = "false" if setup == "collector" else "true"
-            server = Server(store, [sys.executable, "-m", "shoptrack", "serve"], workdir, env)
+            serve = [sys.executable, "-m", "shoptrack", "serve", *shlex.split(args.serve_args)]
+            server = Server(store, serve, workdir, env)
             server.start()
             try:
                 by_case = measure(server, f"{store} {setup}", site_id)
@@ -726,6 +728,7 @@ def print_table(
     cores = os.cpu_count()
     commit_interval = os.environ.get("SHOPTRACK_COMMIT_INTERVAL_MS", "default")
     notes = [
+        f"`shoptrack serve` options: {args.serve_args or '(the defaults)'}.",
         f"{cores} CPU cores, shared by the server and the load generator; absolute numbers are "
         "noisy, the ratio to the empty handler of the same run is what counts.",
         f"{duration:g} s measured per case after a warm-up; one server process ({_stack()}, "
@@ -792,6 +795,11 @@ def main() -> int:
         default=["collector", "serve"],
         choices=["collector", "serve"],
         help="collector = serve without processors; serve = with its worker child",
+    )
+    parser.add_argument(
+        "--serve-args",
+        default="",
+        help="more `shoptrack serve` options, e.g. '--workers 2 --http granian'",
     )
     parser.add_argument("--serve-empty", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
