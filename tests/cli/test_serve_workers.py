@@ -23,11 +23,11 @@ from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-EVENTS = 1500
+EVENTS = 1000
 CLIENTS = 16
-KILL_AFTER_ACKED_REQUESTS = 100
+KILL_AFTER_ACKED_REQUESTS = 60
 # Bounds for a hang, not for speed: a machine busy with other work must not fail the test.
-PHASE_TIMEOUT_S = 45.0
+PHASE_TIMEOUT_S = 60.0
 
 
 @pytest.fixture(params=["uvicorn", "granian"])
@@ -56,7 +56,7 @@ def test_kill_9_of_one_worker_loses_nothing_acknowledged(
     database_url: str, server: ServerProcess
 ) -> None:
     site_id, _ = create_site(database_url, "workers")
-    server.start()
+    server.start(timeout=PHASE_TIMEOUT_S)
     workers = wait_for_workers(server, 2, PHASE_TIMEOUT_S)
     assert len(workers) == 2, server.children()
     run_tag = secrets.token_hex(4)
@@ -109,7 +109,7 @@ def wait_healthy_answers(client: httpx.Client, url: str, count: int) -> bool:
 def test_http_workers_stop_when_serve_is_killed(database_url: str, tmp_path: Path) -> None:
     """After a kill -9 of serve itself, its HTTP workers do not keep the port and the store."""
     server = ServerProcess(database_url, tmp_path, args=["--workers", "2", "--http", "uvicorn"])
-    server.start()
+    server.start(timeout=PHASE_TIMEOUT_S)
     try:
         workers = wait_for_workers(server, 2, PHASE_TIMEOUT_S)
         assert len(workers) == 2, server.children()
