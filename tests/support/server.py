@@ -69,6 +69,8 @@ class ServerProcess:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # A group of its own: crash() kills serve with all its HTTP workers at once.
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -88,6 +90,15 @@ class ServerProcess:
         """SIGKILL: no shutdown hook runs, as in a crash."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+        self._close_log()
+
+    def crash(self) -> None:
+        """SIGKILL to serve and every process it started, at once: the whole server crashes
+        (a machine or container going down). ``kill`` hits serve alone, and with several HTTP
+        workers those go on answering until they notice serve is gone."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
         self._close_log()
 
