@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from shoptrack.config import Settings
@@ -18,3 +19,8 @@ def test_every_setting_is_documented_in_the_example() -> None:
     expected = {f"SHOPTRACK_{name.upper()}" for name in Settings.model_fields}
     assert expected - documented == set(), "undocumented settings"
     assert documented - expected == set(), "documented settings that do not exist"
+
+
+def test_serve_runs_one_http_worker_per_core_unless_told() -> None:
+    assert Settings(workers="").http_workers == (os.cpu_count() or 1)  # type: ignore[arg-type]
+    assert Settings(workers=3).http_workers == 3

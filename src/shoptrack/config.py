@@ -6,9 +6,11 @@ fails when one is missing there, so the example stays the complete reference.
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -41,6 +43,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     log_level: str = "info"
     event_path: str = "/webevent"
+    # `shoptrack serve`'s HTTP worker processes on the one port (unset: one per CPU core) and
+    # the server they run on (cli/serving.py); the processor worker is one more process.
+    workers: int | None = Field(None, ge=1, le=1024)
+    http_server: Literal["uvicorn", "granian"] = "uvicorn"
 
     # --- group commit -------------------------------------------------------------------
     commit_interval_ms: float = Field(0.0, ge=0, le=1000)
@@ -171,9 +177,14 @@ class Settings(BaseSettings):
             return database.with_suffix(".keys")
         return Path("shoptrack.keys").absolute()
 
-    @field_validator("key_file", mode="before")
+    @property
+    def http_workers(self) -> int:
+        """How many HTTP worker processes serve runs: ``workers``, else one per core."""
+        return self.workers or os.cpu_count() or 1
+
+    @field_validator("key_file", "workers", mode="before")
     @classmethod
-    def _empty_key_file_is_unset(cls, value: object) -> object:
+    def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
     @field_validator("feed_timezone")

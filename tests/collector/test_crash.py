@@ -130,7 +130,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
             )
             errors_before = driver.counters.transport_errors_while_down
             with driver.kill_during() as at_kill:
-                server.kill()
+                server.crash()
             killed_at = time.monotonic()
             assert at_kill.in_flight_requests > 0, "the kill must land while requests are in flight"
             assert driver.wait_quiet(PHASE_TIMEOUT_S), "requests to a killed server did not fail"

@@ -23,8 +23,17 @@ def free_port() -> int:
 class ServerProcess:
     """``shoptrack serve`` on a free port with the given database and key file."""
 
-    def __init__(self, database_url: str, workdir: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        database_url: str,
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ):
         self.database_url = database_url
+        # More `serve` options (--workers, --http); SHOPTRACK_WORKERS and SHOPTRACK_HTTP_SERVER
+        # in the environment apply otherwise, so a whole run can take another front.
+        self.args = args or []
         self.workdir = workdir
         self.port = free_port()
         self.extra_env = env or {}
@@ -55,11 +64,13 @@ class ServerProcess:
         # One log for every start, so a failure message shows what happened before a restart.
         log = self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shoptrack", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "shoptrack", "serve", "--port", str(self.port), *self.args],
             cwd=self.workdir,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # A group of its own: crash() kills serve with all its HTTP workers at once.
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -82,6 +93,15 @@ class ServerProcess:
             self.process.wait(10)
         self._close_log()
 
+    def crash(self) -> None:
+        """SIGKILL to serve and every process it started, at once: the whole server crashes
+        (a machine or container going down). ``kill`` hits serve alone, and with several HTTP
+        workers those go on answering until they notice serve is gone."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        self._close_log()
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -90,6 +110,33 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._close_log()
+
+    def children(self) -> dict[int, str]:
+        """The live child processes of serve: pid -> command line."""
+        if self.process is None:
+            return {}
+        found: dict[int, str] = {}
+        for listing in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
+            try:
+                pids = [int(pid) for pid in listing.read_text().split()]
+            except OSError:
+                continue
+            for pid in pids:
+                try:
+                    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                found[pid] = " ".join(part.decode(errors="replace") for part in argv).strip()
+        return found
+
+    def http_workers(self) -> list[int]:
+        """serve's HTTP worker processes (not the processor worker, not multiprocessing's
+        resource tracker)."""
+        return sorted(
+            pid
+            for pid, argv in self.children().items()
+            if "--exit-with-parent" not in argv and "resource_tracker" not in argv
+        )
 
     def log_tail(self, chars: int = 2000) -> str:
         if not self.log_path.exists():

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 import typer
@@ -22,6 +22,9 @@ from shoptrack.cli.options import DatabaseUrl, err, settings_for
 from shoptrack.cli.processors import processors_app
 from shoptrack.cli.reports import reports_app
 from shoptrack.cli.segments import segments_app
+from shoptrack.cli.serving import UVICORN_OPTIONS as UVICORN_OPTIONS
+from shoptrack.cli.serving import HttpFront, front_installed, run_http
+from shoptrack.cli.serving import tune_garbage_collector as tune_garbage_collector
 from shoptrack.cli.triggers import triggers_app
 from shoptrack.cli.users import users_app
 from shoptrack.metrics.multiproc_dir import use_fresh_metrics_dir
@@ -47,64 +50,66 @@ app.add_typer(users_app, name="users")
 app.add_typer(segments_app, name="segments")
 
 
-# How `shoptrack serve` runs uvicorn (bench/ingest.py starts its empty handler with the same).
-# uvloop and httptools are picked automatically (uvicorn[standard]); no access log: the
-# collector's hot path should not write a line per request.
-UVICORN_OPTIONS: dict[str, Any] = {"access_log": False, "server_header": False}
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on [127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on [8000]")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="HTTP worker processes on the port [SHOPTRACK_WORKERS, else one per core]"
+        ),
+    ] = None,
+    http: Annotated[
+        HttpFront | None,
+        typer.Option(help="the HTTP server: uvicorn or granian [SHOPTRACK_HTTP_SERVER, uvicorn]"),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the collector and API (migrations are applied on start)."""
     # First, before any metric is made: this run's processes (API and worker)
     # share one fresh metrics directory, and /metrics sums them (metrics/multiproc_dir.py).
     use_fresh_metrics_dir()
-    import uvicorn
-
     from shoptrack.identity.keycheck import keyring_for
     from shoptrack.processing.supervisor import WorkerProcess
     from shoptrack.services import open_store
-    from shoptrack.web.app import create_app
 
-    settings = settings_for(database_url, host=host, port=port)
-    # Store, migrations and keys are checked here, before uvicorn: a failure is then one line
-    # (main below), not a traceback from the application's start-up. The key file exists
-    # after this, before the worker starts: both would otherwise create it at once.
+    settings = settings_for(database_url, host=host, port=port, workers=workers, http_server=http)
+    if not front_installed(settings.http_server):
+        err.print(
+            f"[red]error:[/red] {settings.http_server} is not installed "
+            f"(pip install 'shoptrack[{settings.http_server}]')"
+        )
+        raise typer.Exit(2)
+    # Store, migrations and keys are checked here, before the HTTP server: a failure is then
+    # one line (main below), not a traceback from the application's start-up. The key file
+    # exists after this, before any worker starts: they would otherwise create it at once.
     engine, _, _ = open_store(settings)
     try:
         keyring_for(settings, engine)
     finally:
         engine.dispose()
+    processes = settings.http_workers
     err.print(
         f"shoptrack listening on http://{settings.host}:{settings.port} "
-        f"(store: {redacted_url(settings.database_url)})"
+        f"(store: {redacted_url(settings.database_url)}; {settings.http_server}, "
+        f"{processes} HTTP process{'es' if processes > 1 else ''})"
     )
     err.print("create a site with: shoptrack sites create 'My shop'")
     worker: WorkerProcess | None = None
     if settings.run_processors:
-        # The processors and the feed schedule run in a child `shoptrack worker`, not in
-        # threads of this process: they would share its GIL with the collector.
+        # The processors and the feed schedule run in one child `shoptrack worker` (never one
+        # per HTTP process), not in threads of this process: they would share its GIL with
+        # the collector.
         worker = WorkerProcess(settings.database_url)
         settings = settings.model_copy(update={"run_processors": False})
-    application = create_app(settings)
-    tune_garbage_collector()
     if worker is not None:
         worker.start()
         # uvicorn shuts down on SIGTERM, then raises the signal again with the handler it
         # found: the default one would end the process before the worker is stopped.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.run(
-            application,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            **UVICORN_OPTIONS,
-        )
+        run_http(settings, settings.http_server, processes)
     finally:
         if worker is not None:
             worker.stop()
@@ -112,26 +117,6 @@ def serve(
 
 def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
-
-
-def tune_garbage_collector() -> None:
-    """Keep the garbage collector off the server's hot path (`shoptrack serve`, and the benches).
-
-    What the server imported and built at start (modules, the app, the user-agent rules)
-    lives as long as the process: frozen, full collections no longer scan it. Unfrozen, under
-    load, that was an ~80 ms pause every few seconds (the p99 latency) and a quarter of the
-    CPU per request. A first generation of 10,000 allocations instead of 700 then makes
-    collections rarer (requests free nearly everything by reference counting): another ~8%
-    of the CPU per request.
-    """
-    import gc
-
-    from shoptrack.collector.enrich import warm_up
-
-    warm_up()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
 
 
 @app.command()
