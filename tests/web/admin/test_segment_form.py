@@ -44,6 +44,8 @@ MORE = [
     {"condition": "event", "event": "searched_no_result"},
     {"condition": "event", "event": "viewed", "price": {"max": 20}},
     {"condition": "orders", "metric": "aov", "op": "<=", "value": 0},
+    {"condition": "contact", "field": "city", "equals": "Oslo"},
+    {"condition": "contact", "field": "fields.tier", "equals": "gold"},
 ]
 
 
@@ -110,9 +112,9 @@ def test_a_new_row_is_a_valid_condition_as_it_starts(kind: Any) -> None:
         {"version": 1, "match": {"not": {"not": FULL["contact"]}}},
         {"version": 1, "match": {"condition": "contact", "is": "identified", "city": "Oslo"}},
         {"version": 1, "match": {"condition": "city", "is": "Oslo"}},
-        {"version": 1, "match": {"condition": "contact", "field": "city", "equals": "Oslo"}},
+        {"version": 1, "match": {"condition": "contact", "field": "city", "in": ["Oslo"]}},
     ],
-    ids=["nested", "not-of-all", "not-not", "unknown-field", "unknown-kind", "contact-field"],
+    ids=["nested", "not-of-all", "not-not", "unknown-field", "unknown-kind", "field-in-list"],
 )
 def test_what_the_form_cannot_show_is_left_to_the_json_editor(definition: Any) -> None:
     assert builder_of(definition) is None

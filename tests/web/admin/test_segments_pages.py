@@ -130,7 +130,9 @@ def _form_fields(page: str) -> dict[str, str]:
 
 def _stored(client: TestClient, site_id: str, segment_id: int) -> Any:
     return (
-        SegmentService(services_of(client).engine).get(site_id, segment_id).to_json()["definition"]
+        SegmentService(services_of(client).engine, services_of(client).keyring)
+        .get(site_id, segment_id)
+        .to_json()["definition"]
     )
 
 
@@ -139,7 +141,7 @@ def test_a_segment_made_elsewhere_opens_in_the_form_and_saves_unchanged(
 ) -> None:
     """Every kind, rendered into the form's fields and posted back as a browser would."""
     nodes = [{"not": leaf} if n % 2 else leaf for n, leaf in enumerate([*FULL.values(), *MORE])]
-    service = SegmentService(services_of(client).engine)
+    service = SegmentService(services_of(client).engine, services_of(client).keyring)
     made = service.create(site[0], "Everything", {"version": 1, "match": {"any": nodes}})
     before = _stored(client, site[0], made.segment_id)
     path = f"/admin/sites/{site[0]}/segments/{made.segment_id}"
@@ -208,7 +210,7 @@ def test_members_are_paged(
     site_id, key = site
     rows = [{"email": f"p{n:02d}@example.com"} for n in range(55)]
     assert post_contacts(client, key, {"contacts": rows}).status_code == 200
-    made = SegmentService(services_of(client).engine).create(
+    made = SegmentService(services_of(client).engine, services_of(client).keyring).create(
         site_id, "Known", {"version": 1, "match": {"condition": "contact", "is": "identified"}}
     )
     path = f"/admin/sites/{site_id}/segments/{made.segment_id}"

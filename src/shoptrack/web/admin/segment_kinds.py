@@ -126,15 +126,21 @@ KINDS: tuple[Kind, ...] = (
     ),
     Kind(
         "contact",
-        "Contact: identified, anonymous, e-mail, phone",
+        "Contact: identified, anonymous, e-mail, phone, a field",
         (
             Input(
                 "is",
                 "The person",
                 "choice",
-                _choices(_literal_values(ContactCondition, "is_"), CONTACT_LABELS),
+                (
+                    ("", "(tests the field below)"),
+                    *_choices(_literal_values(ContactCondition, "is_"), CONTACT_LABELS),
+                ),
                 "identified",
             ),
+            # One or the other: a definition gives "is" or a field test, never both.
+            Input("field", "Or the field", "text", hint="city, or fields.NAME for a custom one"),
+            Input("equals", "Equals", "text", hint="Case and spaces do not matter."),
         ),
     ),
     Kind(
