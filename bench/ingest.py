@@ -309,6 +309,17 @@ def _base_env(workdir: Path, database_url: str) -> dict[str, str]:
     }
 
 
+def serve_command(serve_args: list[str]) -> list[str]:
+    """``shoptrack serve`` with these arguments, in one HTTP process unless they say otherwise.
+
+    serve's own default is one process per core; the empty handler it is compared with runs
+    in one, and on a 2-core machine a second server process would take the load generator's
+    core. ``--workers N`` in the arguments measures N.
+    """
+    workers = [] if any(a.startswith("--workers") for a in serve_args) else ["--workers", "1"]
+    return [sys.executable, "-m", "shoptrack", "serve", *workers, *serve_args]
+
+
 def create_site(workdir: Path, database_url: str) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "shoptrack", "sites", "create", "Bench shop"],
@@ -475,7 +486,7 @@ def run(args: argparse.Namespace) -> tuple[list[CaseResult], list[str], list[str
             # collector: `shoptrack serve` alone, as large shops run it beside separate
             # workers; serve: the default, with its processor worker as a child process.
             env["SHOPTRACK_RUN_PROCESSORS"] = "false" if setup == "collector" else "true"
-            argv = [sys.executable, "-m", "shoptrack", "serve", *args.serve_args]
+            argv = serve_command(args.serve_args)
             server = Server(store, argv, workdir, env)
             server.start()
             try:
@@ -751,7 +762,7 @@ def running(
         site_id = create_site(workdir, database_url)
         env = _base_env(workdir, database_url)
         env["SHOPTRACK_RUN_PROCESSORS"] = "false" if setup.kind == "collector" else "true"
-        argv = [sys.executable, "-m", "shoptrack", "serve", *setup.serve_args]
+        argv = serve_command(setup.serve_args)
         server = Server(setup.kind, argv, workdir, env)
         server.start()
         try:

@@ -333,7 +333,16 @@ def main() -> None:
         empty_port = free_port()
         servers = [
             start(
-                [sys.executable, "-m", "shoptrack", "serve", "--port", str(ports[mode])],
+                [
+                    sys.executable,
+                    "-m",
+                    "shoptrack",
+                    "serve",
+                    "--workers",
+                    "1",
+                    "--port",
+                    str(ports[mode]),
+                ],
                 {**env, **mode_env[mode]},
                 ports[mode],
                 work / f"server-{mode}.log",
