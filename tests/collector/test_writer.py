@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from shoptrack.collector.writer import GroupCommitWriter
 from shoptrack.errors import Unavailable
@@ -74,3 +74,31 @@ def test_a_numeric_guid_is_held_to_the_length_limit(guid: float) -> None:
 
     with pytest.raises(EventRejected, match="at most 128"):
         parse_key(guid, "GUID", required=True, max_length=128)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_dropped_connection_fails_one_commit_and_the_next_is_stored(engine: Engine) -> None:
+    """The writer keeps its connection between commits (no pre-ping each time): one the
+    server dropped fails the next commit with a 503, and the commit after it gets a fresh one."""
+
+    async def scenario() -> list[object]:
+        writer = GroupCommitWriter(EventLog(engine), commit_interval_s=0.0, max_events=100)
+        writer.start()
+        await writer.submit([_row("before")], [])
+        with writer._connection.use() as connection:  # the writer is idle: its thread is not
+            backend = connection.driver_connection.info.backend_pid
+        with engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        results = [
+            await asyncio.gather(writer.submit([_row(name)], []), return_exceptions=True)
+            for name in ("lost", "after")
+        ]
+        await writer.close()
+        return [result[0] for result in results]
+
+    lost, after = asyncio.run(scenario())
+    assert isinstance(lost, Unavailable)
+    assert after is None
+    with engine.connect() as conn:
+        stored = conn.execute(select(events.c.event_id).order_by(events.c.event_id)).scalars()
+        assert list(stored) == ["after", "before"]

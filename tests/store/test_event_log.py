@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, event, func, select, update
 
 from shoptrack.errors import ShoptrackError
+from shoptrack.store.db import HeldConnection
 from shoptrack.store.events_repo import EventLog
 from shoptrack.store.rows import EventRow, RejectedRow
 from shoptrack.store.sites_repo import API_KEY_PREFIX, SiteRepository, hash_api_key
@@ -185,6 +186,65 @@ def test_a_failed_statement_leaves_the_pool_usable(log: EventLog, s1: str) -> No
     assert log.count(s1) == 0  # the whole statement failed
     log.append([row("after-bad", site_id=s1)], [rejection(s1)])
     assert ids(log.query(s1)) == ["after-bad"]
+
+
+def test_a_held_connection_serves_append_after_append(
+    log: EventLog, engine: Engine, s1: str
+) -> None:
+    held = HeldConnection(engine)
+    log.append([row("held-0", site_id=s1)], [], held)
+    checkouts: list[object] = []
+    on_checkout = lambda *args: checkouts.append(args[0])  # noqa: E731
+    event.listen(engine, "checkout", on_checkout)
+    try:
+        for i in range(1, 5):
+            log.append([row(f"held-{i}", site_id=s1)], [], held)
+    finally:
+        event.remove(engine, "checkout", on_checkout)
+        held.close()
+    assert log.count(s1) == 5
+    assert checkouts == []  # no pool checkout (nor, on PostgreSQL, its pre-ping) per commit
+
+
+def test_a_held_connection_is_replaced_after_a_failure(
+    log: EventLog, engine: Engine, s1: str
+) -> None:
+    held = HeldConnection(engine)
+    log.append([row("ok-1", site_id=s1)], [], held)
+    with held.use() as first:
+        pass
+    too_long = row("x" * 200, site_id=s1)
+    too_long.type = None  # type: ignore[assignment]  # NOT NULL on both databases
+    with pytest.raises(Exception):  # noqa: B017 - the driver's own error class
+        log.append([too_long], [], held)
+    log.append([row("ok-2", site_id=s1)], [rejection(s1)], held)
+    with held.use() as second:
+        assert second is not first  # the failed one was invalidated, not reused
+    held.close()
+    assert ids(log.query(s1)) == ["ok-2", "ok-1"]
+
+
+def test_a_held_connection_idle_too_long_goes_back_to_the_pool(
+    log: EventLog, engine: Engine, s1: str
+) -> None:
+    log.append([row("warm", site_id=s1)], [])  # the first append asks the store its limits
+    returned: list[object] = []
+    on_checkin = lambda *args: returned.append(args[0])  # noqa: E731
+    event.listen(engine, "checkin", on_checkin)
+    kept, idle = HeldConnection(engine), HeldConnection(engine, idle_s=0.0)
+    try:
+        for i in range(2):
+            log.append([row(f"kept-{i}", site_id=s1)], [], kept)
+        assert returned == []  # kept between its uses
+        for i in range(2):
+            log.append([row(f"idle-{i}", site_id=s1)], [], idle)
+        # It sat idle longer than idle_s: back to the pool before the second use.
+        assert len(returned) == 1
+    finally:
+        event.remove(engine, "checkin", on_checkin)
+        kept.close()
+        idle.close()
+    assert log.count(s1) == 5
 
 
 def test_sqlite_groups_of_any_size_share_a_few_statements(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from shoptrack.errors import Unavailable
 from shoptrack.metrics.instruments import instruments
+from shoptrack.store.db import HeldConnection
 from shoptrack.store.events_repo import EventLog
 from shoptrack.store.rows import EventRow, RejectedRow
 
@@ -46,6 +47,9 @@ class GroupCommitWriter:
         self._pending_size = 0
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shoptrack-commit")
+        # Used by the executor's one thread only: no pool checkout (nor, on PostgreSQL, a
+        # pre-ping round trip) per commit.
+        self._connection = HeldConnection(log_store.engine)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.commits = 0
@@ -79,6 +83,7 @@ class GroupCommitWriter:
         self._wakeup.set()
         if self._task is not None:
             await self._task
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._connection.close)
         self._executor.shutdown(wait=True)
 
     def _take_group(self) -> list[_Pending]:
@@ -122,7 +127,9 @@ class GroupCommitWriter:
         rejected = [r for item in group for r in item.rejected]
         started = time.perf_counter()
         try:
-            await loop.run_in_executor(self._executor, self._store.append, rows, rejected)
+            await loop.run_in_executor(
+                self._executor, self._store.append, rows, rejected, self._connection
+            )
         except Exception as exc:
             instruments().commit_failures.inc()
             log.error(

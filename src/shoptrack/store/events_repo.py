@@ -21,8 +21,9 @@ from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy.pool import PoolProxiedConnection
 
-from shoptrack.store.db import WriteTurn
+from shoptrack.store.db import HeldConnection, WriteTurn
 from shoptrack.store.newest_first import newest_first
 from shoptrack.store.rows import EventRow, RejectedRow
 from shoptrack.store.tables import events, rejected_events
@@ -94,12 +95,29 @@ class EventLog:
             self._insert_events_sql[count] = sql
         return sql
 
-    def append(self, rows: list[EventRow], rejected: list[RejectedRow]) -> None:
-        """Commit accepted and rejected events together; returns only once durable."""
+    def append(
+        self, rows: list[EventRow], rejected: list[RejectedRow], held: HeldConnection | None = None
+    ) -> None:
+        """Commit accepted and rejected events together; returns only once durable.
+
+        ``held``: the connection of a writer that appends often (the group commit); without
+        it, one is taken from the pool for this append.
+        """
         if not rows and not rejected:
             return
         with self.write_turn():
-            self._append(rows, rejected)
+            if held is not None:
+                with held.use() as connection:
+                    self._append(rows, rejected, connection)
+                return
+            connection = self.engine.raw_connection()
+            try:
+                self._append(rows, rejected, connection)
+            except BaseException:
+                connection.invalidate()  # in an unknown state: it must not go back to the pool
+                raise
+            finally:
+                connection.close()
 
     def _largest_statement(self) -> int:
         """Rows per INSERT: fewer where the SQLite library allows fewer parameters."""
@@ -115,45 +133,40 @@ class EventLog:
         self._largest = largest
         return largest
 
-    def _append(self, rows: list[EventRow], rejected: list[RejectedRow]) -> None:
+    def _append(
+        self, rows: list[EventRow], rejected: list[RejectedRow], connection: PoolProxiedConnection
+    ) -> None:
         largest = self._largest or self._largest_statement()
         chunks = [rows[start : start + largest] for start in range(0, len(rows), largest)]
         # One statement is a transaction of its own; more need BEGIN … COMMIT around them
         # (executemany of the rejected rows is one statement per row).
         single = (len(chunks) == 1 and not rejected) or (not chunks and len(rejected) == 1)
-        connection = self.engine.raw_connection()
         dbapi: Any = connection.driver_connection
-        try:
-            with _autocommit(dbapi, self._postgres):
-                cursor = dbapi.cursor()
-                try:
-                    if not single:
-                        cursor.execute("BEGIN")
-                    # Not as prepared statements on PostgreSQL: one per chunk size would stay
-                    # in the server's memory for each pooled connection.
-                    unprepared = {"prepare": False} if self._postgres else {}
-                    for chunk in chunks:
-                        size = len(chunk) if self._postgres else _padded(len(chunk), largest)
-                        padding = [chunk[-1]] * (size - len(chunk))
-                        values = list(chain.from_iterable(map(_event_values, chunk + padding)))
-                        cursor.execute(self._insert_events(size), values, **unprepared)
-                    if rejected:
-                        cursor.executemany(
-                            self._insert_rejected, [_rejected_values(r) for r in rejected]
-                        )
-                    if not single:
-                        cursor.execute("COMMIT")
-                except BaseException:
-                    if not single:
-                        dbapi.rollback()
-                    raise
-                finally:
-                    cursor.close()
-        except BaseException:
-            connection.invalidate()  # in an unknown state: it must not go back to the pool
-            raise
-        finally:
-            connection.close()
+        with _autocommit(dbapi, self._postgres):
+            cursor = dbapi.cursor()
+            try:
+                if not single:
+                    cursor.execute("BEGIN")
+                # Not as prepared statements on PostgreSQL: one per chunk size would stay
+                # in the server's memory for each pooled connection.
+                unprepared = {"prepare": False} if self._postgres else {}
+                for chunk in chunks:
+                    size = len(chunk) if self._postgres else _padded(len(chunk), largest)
+                    padding = [chunk[-1]] * (size - len(chunk))
+                    values = list(chain.from_iterable(map(_event_values, chunk + padding)))
+                    cursor.execute(self._insert_events(size), values, **unprepared)
+                if rejected:
+                    cursor.executemany(
+                        self._insert_rejected, [_rejected_values(r) for r in rejected]
+                    )
+                if not single:
+                    cursor.execute("COMMIT")
+            except BaseException:
+                if not single:
+                    dbapi.rollback()
+                raise
+            finally:
+                cursor.close()
 
     def query(
         self,
