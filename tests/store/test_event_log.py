@@ -247,6 +247,32 @@ def test_a_held_connection_idle_too_long_goes_back_to_the_pool(
     assert log.count(s1) == 5
 
 
+@pytest.mark.parametrize("store_engine", ["postgres"], indirect=True)
+def test_postgres_prepares_the_inserts_of_small_groups_only(
+    log: EventLog, engine: Engine, s1: str
+) -> None:
+    held = HeldConnection(engine)
+    try:
+        for size in (3, 3, 100):
+            log.append(
+                [row(f"p{size}-{secrets.token_hex(3)}-{i}", site_id=s1) for i in range(size)],
+                [],
+                held,
+            )
+        with held.use() as connection:
+            cursor = connection.driver_connection.cursor()
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            prepared = [statement for (statement,) in cursor.fetchall()]
+    finally:
+        held.close()
+    rows_of = [s.count("),") + 1 for s in prepared if s.startswith("INSERT INTO events")]
+    # One statement for the 3-row groups, reused; the 100-row INSERT is not kept. (The pooled
+    # connection may hold other small sizes prepared by earlier appends.)
+    assert rows_of.count(3) == 1
+    assert 100 not in rows_of
+    assert log.count(s1) == 106
+
+
 def test_sqlite_groups_of_any_size_share_a_few_statements(tmp_path: Path) -> None:
     # One statement per group size would fill the driver's statement cache; padding with
     # copies of the last row (skipped as duplicates) keeps them to powers of two.
