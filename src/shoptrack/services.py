@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -22,6 +23,7 @@ from shoptrack.store.db import create_store_engine
 from shoptrack.store.events_repo import EventLog
 from shoptrack.store.migrate import upgrade
 from shoptrack.store.sites_repo import SiteRepository
+from shoptrack.store.sql import now_ms
 
 
 @dataclass
@@ -38,6 +40,9 @@ class Services:
     runner: ProcessorRunner  # every registered processor (processing/builtin.py)
     # Visitors' recent events for recommendation serving (None: read per request).
     history: VisitorHistory | None = None
+    # Milliseconds since the epoch where the dashboard's "today" and a retry's due time come
+    # from: the real clock; tests that run the trigger engine on a clock of their own share it.
+    clock: Callable[[], int] = now_ms
 
     @classmethod
     def build(cls, settings: Settings, *, migrate: bool = True) -> Services:

@@ -14,7 +14,6 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from shoptrack.errors import Conflict, NotFound, ShoptrackError
-from shoptrack.store.sql import now_ms
 from shoptrack.triggers import messages
 from shoptrack.triggers.model import MessageStatus, Rule
 from shoptrack.web.admin.display import readable_times
@@ -112,8 +111,9 @@ async def message_page(
 )
 async def retry(request: Request, ctx: SiteForm, message_id: str) -> Response:
     try:
+        services = ctx.services
         await run_in_threadpool(
-            messages.retry_message, ctx.services.engine, ctx.site_id, message_id, now_ms()
+            messages.retry_message, services.engine, ctx.site_id, message_id, services.clock()
         )
     except Conflict as exc:  # not failed (any more): say so on the message's page
         return await _message_page(request, ctx, message_id, error=exc.message, status_code=409)

@@ -62,7 +62,7 @@ def _rules(ctx: AdminContext) -> dict[Rule, RuleSettings]:
 
 def _report(ctx: AdminContext) -> dict[str, Any]:
     """The trigger report's totals per rule over the last ``REPORT_DAYS`` UTC days."""
-    today = datetime.now(UTC).date()
+    today = datetime.fromtimestamp(ctx.services.clock() / 1000, UTC).date()
     start = today - timedelta(days=REPORT_DAYS - 1)
     report = trigger_report(ctx.services.engine, ctx.site_id, start, today)
     return {"from": report["from"], "to": report["to"], "totals": report["totals"]}
