@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from sqlalchemy import text
 
 from shoptrack.config import Settings
 from shoptrack.recommend.history import MemoryStore, RedisStore, VisitorHistory, union
@@ -266,3 +267,20 @@ def test_an_erased_contact_s_history_leaves_redis(database_url: str, tmp_path: P
             erase_keeps_no_history(Shop(client, created.site_id, key, tmp_path), REDIS_URL)
         finally:
             services.history.store.clear()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_the_follower_passes_a_hole_no_open_transaction_can_fill(shop: Shop) -> None:
+    # A retried event's number is drawn and left unused; the follower used to stop there for
+    # 5 s, so every retry froze the visitors' histories that long (one hole after another).
+    settings = shop.settings.model_copy(update={"recs_history_poll_s": 3600})  # waits at holes
+    history = VisitorHistory(shop.engine, settings, MemoryStore(10_000, 100, 600))
+    history.follow(wait=True)  # the cursor starts here
+    assert history.gap_wait_s > 0
+    shop.views("ann", "a")
+    with shop.engine.begin() as conn:
+        conn.execute(text("SELECT nextval(pg_get_serial_sequence('events', 'seq'))"))
+    shop.views("ann", "b")
+    assert history.follow(wait=True) == 2  # "a", and "b" past the hole
+    with shop.engine.connect() as conn:
+        assert history.cursor == conn.execute(text("SELECT max(seq) FROM events")).scalar_one()

@@ -11,9 +11,12 @@ processor for this round. On SQLite a batch takes the database's write lock firs
 
 PostgreSQL hands out ``seq`` numbers before commit, so a committed event can appear after a
 higher one; a follower that moved past the hole would never see it. The runner therefore stops
-in front of a hole in the sequence until it has stayed open ``gap_wait_s`` (holes are also left
-by rolled-back transactions and ignored duplicates, and those never fill). SQLite assigns
-``seq`` at commit, one writer at a time: no holes to wait for.
+in front of a hole in the sequence while a transaction that may fill it is still open
+(:mod:`shoptrack.store.seq_holes`), for at most ``gap_wait_s``. Holes are also left by
+rolled-back transactions and ignored duplicates (a browser's retry), and those never fill:
+they are passed as soon as the transactions open when they were seen have ended, usually
+within milliseconds. SQLite assigns ``seq`` at commit, one writer at a time: no holes to wait
+for.
 
 A batch runs inside a savepoint. When it fails, the runner bisects it, each part in its own
 savepoint, down to the event(s) at fault: every other event is applied once, in ``seq`` order,
@@ -44,6 +47,7 @@ from shoptrack.metrics.instruments import instruments
 from shoptrack.store import failures_repo
 from shoptrack.store.db import WriteTurn
 from shoptrack.store.failures_repo import Failure, backoff_s, failure_reason
+from shoptrack.store.seq_holes import HoleWatch
 from shoptrack.store.sql import insert_for, now_ms
 from shoptrack.store.tables import events, processor_cursors
 
@@ -117,7 +121,7 @@ class ProcessorRunner:
     # Attempts an event gets before it is skipped; the first retry's delay (then doubling).
     max_attempts: int = 3
     retry_backoff_s: float = 5.0
-    _gaps: dict[tuple[str, int], float] = field(default_factory=dict)
+    _holes: dict[str, HoleWatch] = field(default_factory=dict)  # per processor
     # Per processor: store errors in a row, and the monotonic time it may run again.
     _store_errors: dict[str, int] = field(default_factory=dict)
     _paused_until: dict[str, float] = field(default_factory=dict)
@@ -134,18 +138,8 @@ class ProcessorRunner:
         seqs = [int(s) for s in conn.execute(stmt).scalars()]
         if not seqs:
             return after
-        if conn.dialect.name != "postgresql":
-            return seqs[-1]
-        expected = after + 1
-        now = time.monotonic()
-        for seq in seqs:
-            if seq != expected:
-                first_seen = self._gaps.setdefault((name, expected), now)
-                if now - first_seen < gap_wait:
-                    return expected - 1
-                self._gaps.pop((name, expected), None)
-            expected = seq + 1
-        return seqs[-1]
+        readable = self._holes.setdefault(name, HoleWatch()).readable(conn, after, seqs, gap_wait)
+        return seqs[readable - 1] if readable else after
 
     def step(self, processor: Processor, gap_wait: float | None = None) -> StepResult:
         """One batch of one processor, after its failed events that are due again.

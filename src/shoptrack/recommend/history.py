@@ -7,8 +7,8 @@ request does; here they are kept per visitor as :data:`Item` tuples, newest firs
 * **Following the log.** :class:`VisitorHistory` reads the events after its cursor (by
   ``seq``, at most every ``recs_history_poll_s``, on the request that finds it due) and merges
   them into the visitors' entries, so events accepted by any process (``serve --workers N``,
-  another host) are seen. On PostgreSQL it stops in front of a hole in ``seq`` for a while, as
-  the processors do (a committed event may appear after a higher one).
+  another host) are seen. On PostgreSQL it stops in front of a hole in ``seq`` while it may
+  still fill, as the processors do (a committed event may appear after a higher one).
 * **Union by seq.** An entry is the union of what the log brought and what a store read found,
   newest ``limit`` by ``seq``: merging is idempotent and order-free, so a store read racing
   the follower loses nothing. An entry the follower started (``complete`` false: it knows only
@@ -35,6 +35,7 @@ import orjson
 from sqlalchemy import Connection, Engine, text
 
 from shoptrack.config import Settings
+from shoptrack.store.seq_holes import HoleWatch
 
 HISTORY_TYPES = ("ProductPage", "StatusCart", "PurchasedItems")
 # (seq, type, session_id, product keys): one event of the visitor, as serving reads it.
@@ -241,7 +242,7 @@ class VisitorHistory:
         self.cursor: int | None = None  # the last seq read; None until the first poll
         self.polled_at = 0.0
         self._follow_lock = threading.Lock()
-        self._gap: tuple[int, float] | None = None
+        self._holes = HoleWatch()
         self._postgres = engine.dialect.name == "postgresql"
         # Polling before every request (tests) reads what is committed, holes or not, as the
         # processors' drain does.
@@ -273,7 +274,8 @@ class VisitorHistory:
                 while True:
                     params = {"after": self.cursor, "limit": FOLLOW_BATCH}
                     found: list[Any] = list(conn.execute(_AFTER, params))
-                    rows = found[: self._horizon(found)]
+                    seqs = [int(row[0]) for row in found]
+                    rows = found[: self._holes.readable(conn, self.cursor, seqs, self.gap_wait_s)]
                     if not rows:
                         return read
                     batch: dict[tuple[str, str], list[Item]] = {}
@@ -289,25 +291,6 @@ class VisitorHistory:
                         return read
         finally:
             self._follow_lock.release()
-
-    def _horizon(self, rows: list[Any]) -> int:
-        """How many of ``rows`` may be read: on PostgreSQL, not past a hole in ``seq`` that
-        may still fill (a transaction that took its number and has not committed yet)."""
-        if not self._postgres or not rows:
-            return len(rows)
-        assert self.cursor is not None
-        expected = self.cursor + 1
-        for n, row in enumerate(rows):
-            seq = int(row[0])
-            if seq != expected:
-                now = time.monotonic()
-                if self._gap is None or self._gap[0] != expected:
-                    self._gap = (expected, now)
-                if now - self._gap[1] < self.gap_wait_s:
-                    return n
-                self._gap = None
-            expected = seq + 1
-        return len(rows)
 
     # --- serving ---------------------------------------------------------------------------
 
