@@ -61,7 +61,7 @@ class HoleWatch:
         if conn.dialect.name != "postgresql":
             return len(seqs)
         for stale in [n for n in self._seen if n <= after]:
-            del self._seen[stale]  # the follower was moved back or past it another way
+            del self._seen[stale]  # behind the follower now: it was moved past them
         now = time.monotonic()
         seen_now: datetime | None = None  # read after the seqs were: later is the safe side
         may_fill: dict[datetime, bool] = {}
