@@ -8,6 +8,7 @@ each array by dtype, shape and offset. Moving or renaming a module therefore lea
 models readable, and reading one runs no code: arrays are rebuilt with ``numpy.frombuffer``
 from dtypes that cannot hold Python objects, and only the types listed in :data:`TYPES` can be
 built, by setting the fields the manifest names on an instance made without ``__init__``.
+Fields a class lists in ``TRANSIENT`` are caches it works out again, and are not stored.
 An array shared by several objects (the sessions every neighbourhood model keeps) is stored
 once. Not ``.npz``: a zip member per array made loading a model tens of times slower.
 
@@ -163,7 +164,10 @@ def _encode(value: Any, arrays: _Arrays) -> Any:
     stable = _NAMES.get(type(value))
     if stable is None:
         raise SnapshotFormatError(f"{type(value).__name__} has no stable name in TYPES")
-    return {"$object": stable, "fields": {k: _encode(v, arrays) for k, v in vars(value).items()}}
+    # A class's TRANSIENT fields are caches it works out again from the others.
+    transient: frozenset[str] = getattr(type(value), "TRANSIENT", frozenset())
+    fields = {k: _encode(v, arrays) for k, v in vars(value).items() if k not in transient}
+    return {"$object": stable, "fields": fields}
 
 
 def _decode(node: Any, arrays: list[np.ndarray]) -> Any:

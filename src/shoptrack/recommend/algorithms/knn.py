@@ -21,7 +21,11 @@ hold it. The variants differ only in the weights, so they are parameters here:
 
 Neighbour search is exact over the ``sample_size`` most recent sessions that share an item
 with the prefix; per-item session lists are kept newest first, so that sample is a prefix of
-each list and a call never reads more than ``sample_size`` sessions per prefix item.
+each list and a call never reads more than ``sample_size`` sessions per prefix item. Serving
+gives a visitor's last 50 views, so a call gathers up to 50 × ``sample_size`` session ids:
+they are merged as *recency ranks* (0 is the session that ended last), under which every list
+is ascending, so the sample is the smallest ranks and, when they are dense enough, a counting
+pass finds them instead of a sort.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ class SessionKNN(Recommender):
     """Session-based k nearest neighbours (see the module docstring for the weights)."""
 
     name: ClassVar[str] = "sknn"
+    # Worked out from the other fields when first needed: never part of a stored model.
+    TRANSIENT: ClassVar[frozenset[str]] = frozenset({"_ranks_cache"})
 
     def __init__(self, params: KNNParams | None = None, **overrides: object) -> None:
         super().__init__()
@@ -76,6 +82,7 @@ class SessionKNN(Recommender):
 
     def _fit(self, sessions: Sessions) -> None:
         n_items, n_sessions = self.n_items, sessions.n_sessions
+        self.__dict__.pop("_ranks_cache", None)  # a refit's ranks are new
         self._sessions = sessions
         self._end = sessions.end_times
         # Distinct (session, item) pairs, sorted by session then item.
@@ -112,17 +119,21 @@ class SessionKNN(Recommender):
 
     def neighbours(self, prefix: IntArray, now: float) -> tuple[IntArray, FloatArray]:
         """The ``k`` most similar training sessions to ``prefix`` and their similarities."""
-        p = self.params
         items, weights, _ = self._prefix_weights(prefix)
+        return self._neighbours(items, weights, now)
+
+    def _neighbours(
+        self, items: IntArray, weights: FloatArray, now: float
+    ) -> tuple[IntArray, FloatArray]:
+        p = self.params
         positions, lengths = slice_positions(self._by_item_offsets, items, p.sample_size)
         if positions.size == 0:
             return EMPTY_ITEMS, EMPTY_SCORES
-        found = self._by_item_sessions[positions]
-        sessions, inverse = np.unique(found, return_inverse=True)
-        overlap = np.bincount(inverse.ravel(), np.repeat(weights, lengths), sessions.size)
-        if sessions.size > p.sample_size:
-            recent = np.lexsort((-sessions, -self._end[sessions]))[: p.sample_size]
-            sessions, overlap = sessions[recent], overlap[recent]
+        by_item_ranks, session_of_rank = self._recency_ranks()
+        ranks, overlap = most_recent_sums(
+            by_item_ranks[positions], np.repeat(weights, lengths), lengths, p.sample_size
+        )
+        sessions = session_of_rank[ranks]
         if p.similarity == "cosine":
             sizes = np.diff(self._distinct_offsets)[sessions]
             similarity = overlap / np.sqrt(items.size * sizes)
@@ -132,30 +143,58 @@ class SessionKNN(Recommender):
             age = np.maximum(now - self._end[sessions], 0.0)
             similarity = similarity * np.exp(-age / p.recency)
         if sessions.size > p.k:
-            # Equal similarity: the more recent neighbour wins (deterministic, answer-blind).
-            best = np.lexsort((-sessions, -self._end[sessions], -similarity))[: p.k]
+            # Equal similarity: the more recent neighbour wins (deterministic, answer-blind);
+            # sessions are in rank order, so a stable sort keeps that order among ties.
+            best = np.argsort(-similarity, kind="stable")[: p.k]
             sessions, similarity = sessions[best], similarity[best]
         return sessions, similarity
+
+    def _recency_ranks(self) -> tuple[IntArray, IntArray]:
+        """Each item's sessions as recency ranks (ascending, since the lists are newest
+        first), and the session of each rank.
+
+        Worked out from the stored fields on first use and not stored (``TRANSIENT``), so a
+        model stored before them serves the same and snapshots do not grow.
+        """
+        cached = self.__dict__.get("_ranks_cache")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        n_sessions = self._end.size
+        # The order of the per-item lists: the latest end first, then the later session.
+        session_of_rank = np.lexsort((-np.arange(n_sessions), -self._end)).astype(np.int64)
+        rank_of = np.empty(n_sessions, dtype=np.int64)
+        rank_of[session_of_rank] = np.arange(n_sessions)
+        found = (rank_of[self._by_item_sessions], session_of_rank)
+        self.__dict__["_ranks_cache"] = found
+        return found
 
     def _candidates(self, prefix: IntArray, now: float, want: int) -> tuple[IntArray, FloatArray]:
         if prefix.size == 0 or self._sessions is None:
             return EMPTY_ITEMS, EMPTY_SCORES
-        sessions, similarity = self.neighbours(prefix, now)
+        items, weights, last_positions = self._prefix_weights(prefix)
+        sessions, similarity = self._neighbours(items, weights, now)
         if sessions.size == 0:
             return EMPTY_ITEMS, EMPTY_SCORES
         if self.params.neighbour_decay is None:
             positions, lengths = slice_positions(self._distinct_offsets, sessions)
-            items = self._distinct_items[positions]
-            candidates, scores = sum_by_item(items, np.repeat(similarity, lengths))
+            held = self._distinct_items[positions]
+            candidates, scores = sum_by_item(held, np.repeat(similarity, lengths))
         else:
-            candidates, scores = self._positional_scores(prefix, sessions, similarity)
+            candidates, scores = self._positional_scores(
+                items, last_positions, sessions, similarity
+            )
         return candidates, scores * self._idf_factor[candidates]
 
     def _positional_scores(
-        self, prefix: IntArray, sessions: IntArray, similarity: FloatArray
+        self,
+        prefix_items: IntArray,
+        prefix_pos: IntArray,
+        sessions: IntArray,
+        similarity: FloatArray,
     ) -> tuple[IntArray, FloatArray]:
         """Scores with STAN's λ3: each neighbour item weighted by its distance to the
-        neighbour's copy of the most recent item it shares with the prefix."""
+        neighbour's copy of the most recent item it shares with the prefix (``prefix_items``,
+        distinct and sorted, last seen at ``prefix_pos``)."""
         assert self._sessions is not None
         p = self.params
         positions, lengths = slice_positions(self._sessions.offsets, sessions)
@@ -164,7 +203,6 @@ class SessionKNN(Recommender):
         starts = np.cumsum(lengths) - lengths
         pos = np.arange(positions.size) - np.repeat(starts, lengths)
         # How recent each neighbour click's item is in the prefix (0: not in the prefix).
-        prefix_items, _, prefix_pos = self._prefix_weights(prefix)
         slot = np.minimum(np.searchsorted(prefix_items, items), prefix_items.size - 1)
         recency_in_prefix = np.where(prefix_items[slot] == items, prefix_pos[slot], 0)
         # Per neighbour, the click with the most recent shared item; among copies, the last.
@@ -176,13 +214,55 @@ class SessionKNN(Recommender):
         if p.before_weight != 1.0:
             weight = np.where(distance < 0, weight * p.before_weight, weight)
         weight = weight * similarity[owner]
-        # An item repeated inside one neighbour counts once, at its best weight.
-        pair = owner * self.n_items + items
-        order = np.lexsort((weight, pair))
-        last = np.ones(order.size, dtype=bool)
-        last[:-1] = pair[order][1:] != pair[order][:-1]
-        chosen = order[last]
-        return sum_by_item(items[chosen], weight[chosen])
+        # An item repeated inside one neighbour counts once, at its best weight: one sort by
+        # (item, neighbour) groups the copies, and the groups of an item are then adjacent.
+        pair = items * sessions.size + owner
+        order = np.argsort(pair)
+        pair = pair[order]
+        copies = _run_starts(pair)
+        best = np.maximum.reduceat(weight[order], copies)
+        item_of_group = pair[copies] // sessions.size
+        groups = _run_starts(item_of_group)
+        return item_of_group[groups], np.add.reduceat(best, groups)
+
+
+# A counting pass over ranks up to the largest found costs about as much as sorting this many
+# times the ids found; beyond it, the sort is cheaper.
+_DENSE_SPAN_PER_ID = 16
+
+
+def most_recent_sums(
+    ranks: IntArray, weights: FloatArray, lengths: IntArray, sample: int
+) -> tuple[IntArray, FloatArray]:
+    """The ``sample`` smallest distinct ``ranks`` (ascending) with the sum of their ``weights``.
+
+    ``ranks`` is the concatenation of ascending runs of distinct values, one per list, of
+    ``lengths``; a run of ``sample`` values was cut there (or ended there) after ``sample``
+    distinct ranks, so nothing beyond its last one can be among the ``sample`` smallest.
+    """
+    if sample > 0:
+        ends = np.cumsum(lengths)[lengths >= sample] - 1
+        if ends.size:
+            keep = ranks <= ranks[ends].min()
+            ranks, weights = ranks[keep], weights[keep]
+    span = int(ranks.max()) + 1
+    if span <= _DENSE_SPAN_PER_ID * ranks.size:
+        found = np.flatnonzero(np.bincount(ranks, minlength=span))
+        sums = np.bincount(ranks, weights, minlength=span)[found]
+    else:
+        found, inverse = np.unique(ranks, return_inverse=True)
+        sums = np.bincount(inverse.ravel(), weights, found.size)
+    if sample > 0:
+        found, sums = found[:sample], sums[:sample]
+    return found.astype(np.int64), sums.astype(np.float64)
+
+
+def _run_starts(sorted_values: IntArray) -> IntArray:
+    """Where each run of equal values begins in a sorted, non-empty array."""
+    change = np.empty(sorted_values.size, dtype=bool)
+    change[0] = True
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=change[1:])
+    return np.flatnonzero(change)
 
 
 def _offsets(sorted_rows: IntArray, n_rows: int) -> IntArray:
