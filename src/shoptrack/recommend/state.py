@@ -54,6 +54,9 @@ class SiteState:
     checked_at: float = 0.0
     # Served products' JSON by (row, container type, all fields): serving.render_json.
     encoded: dict[tuple[int, str, bool], bytes] = field(default_factory=dict)
+    # A category's rows in a ranking's order, by (category key or id, order): read-only
+    # arrays, see strategies.category_rows.
+    ranked_categories: dict[tuple[str | int, str], IntArray] = field(default_factory=dict)
     # Kept histories as rows, by the history list's id (the list is held: ids stay unique).
     digests: dict[int, tuple[list[Any], Any]] = field(default_factory=dict)
 

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from shoptrack.recommend.algorithms.base import Recommender
 from shoptrack.recommend.algorithms.data import IntArray
+from shoptrack.recommend.catalog_view import CATEGORY_KEY_CACHE
 from shoptrack.recommend.state import Context, SiteState
 
 EMPTY = np.zeros(0, dtype=np.int64)
@@ -56,15 +57,29 @@ def category_rows(state: SiteState, ctx: Context, order: str = "decayed") -> Int
     if ctx.category:
         rows = catalog.category_rows(ctx.category)
         if rows is not None:
-            return by_rank(state, rows, order)
+            return _ranked_category(state, ctx.category, rows, order)
     for row in ctx.product_rows[:1]:
         ids = catalog.categories_of(row)
         if ids.size:
             known = catalog.categories.by_id
             depth = [known[int(c)].depth if int(c) in known else 0 for c in ids]
             deepest = int(ids[int(np.argmax(depth))])
-            return by_rank(state, catalog.members(deepest), order)
+            return _ranked_category(state, deepest, catalog.members(deepest), order)
     return EMPTY
+
+
+def _ranked_category(state: SiteState, category: str | int, rows: IntArray, order: str) -> IntArray:
+    """``rows`` by rank, sorted once per state (a sort of thousands of rows per request cost
+    about as much as the rest of a popular block's answer)."""
+    cache = state.ranked_categories
+    found = cache.get((category, order))
+    if found is None:
+        if len(cache) >= CATEGORY_KEY_CACHE:
+            cache.clear()  # many made-up keys: start again rather than grow
+        found = by_rank(state, rows, order)
+        found.flags.writeable = False  # shared by every request
+        cache[(category, order)] = found
+    return found
 
 
 def _members_of(values: IntArray, sorted_rows: IntArray) -> npt.NDArray[np.bool_]:
@@ -114,20 +129,22 @@ def _history_prefix(state: SiteState, rows: list[int]) -> IntArray:
 def ranked(
     state: SiteState, algorithm: str, params: dict[str, Any], ctx: Context, want: int
 ) -> list[IntArray]:
-    """Candidate rows of ``algorithm``, best first, followed by its fallbacks."""
+    """Candidate rows of ``algorithm``, best first, followed by its fallbacks.
+
+    Each branch works out only what it returns (the blocks that never fall back on the
+    category do not look it up)."""
     orders = state.orders
     model = state.model
     by = str(params.get("by", "decayed"))
     by = by if by in POPULAR_BY else "decayed"
     popular = orders[by]
-    in_category = category_rows(state, ctx, by)
     product_items = state.items_of_rows(ctx.product_rows)
     personal_model = model.session_models.get("vstan-blend")
 
     if algorithm == "popular":
         return [popular]
     if algorithm == "popular-category":
-        return [in_category, popular]
+        return [category_rows(state, ctx, by), popular]
     if algorithm == "new":
         return [state.new_order]
     if algorithm == "trending":
@@ -138,15 +155,19 @@ def ranked(
         recent = list(dict.fromkeys(reversed(ctx.viewed)))
         return [np.asarray(recent, dtype=np.int64), popular]
     if algorithm == "similar":
-        return [similar_rows(state, ctx), in_category, popular]
+        return [similar_rows(state, ctx), category_rows(state, ctx, by), popular]
     if algorithm == "also-viewed":
         last = product_items[-1:] if product_items.size else EMPTY
-        return [_model_rows(state, model.also_viewed, last, want), in_category, popular]
+        return [
+            _model_rows(state, model.also_viewed, last, want),
+            category_rows(state, ctx, by),
+            popular,
+        ]
     if algorithm == "bought-together":
         together = _model_rows(state, model.bought_together, product_items, want)
         last = product_items[-1:] if product_items.size else EMPTY
         viewed = _model_rows(state, model.also_viewed, last, want)
-        return [together, viewed, in_category, popular]
+        return [together, viewed, category_rows(state, ctx, by), popular]
     if algorithm == "cart-complements":
         cart = product_items if product_items.size else state.items_of_rows(ctx.cart)
         together = _model_rows(state, model.bought_together, cart, want)
@@ -156,6 +177,7 @@ def ranked(
         personal = _model_rows(state, personal_model, _history_prefix(state, ctx.viewed), want)
         if algorithm == "personal":
             return [personal, popular]
+        in_category = category_rows(state, ctx, by)
         if in_category.size:
             allowed = np.zeros(len(state.catalog), dtype=bool)
             allowed[in_category] = True
@@ -170,4 +192,9 @@ def ranked(
     chosen = model.session_models.get(name, personal_model)
     nxt = _model_rows(state, chosen, _history_prefix(state, session), want)
     last = product_items[-1:] if product_items.size else EMPTY
-    return [nxt, _model_rows(state, model.also_viewed, last, want), in_category, popular]
+    return [
+        nxt,
+        _model_rows(state, model.also_viewed, last, want),
+        category_rows(state, ctx, by),
+        popular,
+    ]
