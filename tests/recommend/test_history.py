@@ -6,6 +6,7 @@ Redis tests run against a real server at ``SHOPTRACK_TEST_REDIS_URL`` (CI:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from shoptrack.config import Settings
-from shoptrack.recommend.history import MemoryStore, RedisStore, VisitorHistory, union
+from shoptrack.recommend.history import Item, MemoryStore, RedisStore, VisitorHistory, union
 from shoptrack.recommend.serving import RecommendationService
 from shoptrack.web.app import create_app
 from tests.recommend.shop import Shop, item
@@ -267,6 +268,65 @@ def test_an_erased_contact_s_history_leaves_redis(database_url: str, tmp_path: P
             erase_keeps_no_history(Shop(client, created.site_id, key, tmp_path), REDIS_URL)
         finally:
             services.history.store.clear()
+
+
+@needs_redis
+def test_a_history_in_redis_is_read_on_the_event_loop(shop: Shop, redis_store: RedisStore) -> None:
+    shop.catalog(*(item(k) for k in "abcdef"))
+    shop.views("ann", "a", "b")
+    polled = VisitorHistory(
+        shop.engine, shop.settings.model_copy(update={"recs_history_poll_s": 3600}), redis_store
+    )
+    polled.follow()  # the next poll of the log is an hour away
+    always_due = VisitorHistory(
+        shop.engine, shop.settings.model_copy(update={"recs_history_poll_s": 0}), redis_store
+    )
+
+    def shared(history: VisitorHistory) -> list[Item] | None:
+        async def read() -> list[Item] | None:
+            try:
+                return await history.shared_entry(shop.site_id, "ann")
+            finally:
+                await history.aclose()
+
+        return asyncio.run(read())  # a new loop each time: the client follows the loop
+
+    assert shared(polled) is None  # not in Redis yet: a thread must read the store
+    stored = polled.recent(shop.site_id, ["ann"])  # that read, kept in Redis
+    assert [i[3] for i in stored] == [("b",), ("a",)]
+    assert shared(polled) == stored
+    assert shared(always_due) is None  # a poll due: the thread follows the log first
+    in_memory = VisitorHistory(shop.engine, shop.settings, MemoryStore(10_000, 100, 600))
+    assert shared(in_memory) is None  # memory is answered inline, without this read
+
+
+@needs_redis
+def test_the_app_answers_from_what_another_process_put_in_redis(shop: Shop) -> None:
+    assert REDIS_URL
+    shop.catalog(*(item(k) for k in "abcdefghij"))
+    shop.views("ann", "a", "b")
+    variant = shop.variant_of(shop.block("recently-viewed", count=3))
+    settings = shop.settings.model_copy(
+        update={"recs_history_poll_s": 3600, "redis_url": SecretStr(REDIS_URL)}
+    )
+    shared = RedisStore(REDIS_URL, 100, 600)  # the default prefix, as the app uses
+    shared.clear()
+    try:
+        with TestClient(create_app(settings)) as client:
+
+            def recent() -> list[str]:
+                found = client.get(
+                    f"/recs/{shop.site_id}", params={"variant": variant, "visitor": "ann"}
+                )
+                assert found.status_code == 200, found.text
+                return [p["product_id"] for p in found.json()["products"]]
+
+            assert recent()[:2] == ["b", "a"]  # read from the store into Redis
+            # Another process's follower saw "j" (its poll, not this one's, which is an hour away).
+            shared.merge({(shop.site_id, "ann"): [(10**9, "ProductPage", "s9", ("j",))]}, False)
+            assert recent() == ["j", "b", "a"]
+    finally:
+        shared.clear()
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)

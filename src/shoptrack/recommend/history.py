@@ -24,6 +24,7 @@ request does; here they are kept per visitor as :data:`Item` tuples, newest firs
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
@@ -190,29 +191,41 @@ class RedisStore:
     in_process = False
 
     def __init__(self, url: str, limit: int, ttl_s: float, prefix: str = "shoptrack:recs:h:"):
-        import redis  # an optional dependency: only imported when Redis is configured
+        # An optional dependency: only imported when Redis is configured.
+        import redis
+        import redis.asyncio
 
+        self.url = url
         self.client: Any = redis.Redis.from_url(url)
+        self._loop_client_for: Any = redis.asyncio.Redis.from_url
         self.limit, self.ttl = limit, max(1, int(ttl_s))
         self.prefix = prefix
         self._merge = self.client.register_script(_MERGE_LUA)
+        self._on_loop: tuple[asyncio.AbstractEventLoop, Any] | None = None
 
     def key(self, site_id: str, visitor_id: str) -> str:
         return f"{self.prefix}{site_id}:{visitor_id}"
 
     def get(self, site_id: str, visitor_id: str) -> list[Item] | None:
-        raw = self.client.get(self.key(site_id, visitor_id))
-        if raw is None:
-            return None
-        found = orjson.loads(raw)
-        if not found["c"]:
-            return None
-        items = found["i"] if isinstance(found["i"], list) else []
-        return [
-            (int(s), str(t), None if session is None else str(session),
-             tuple(keys) if isinstance(keys, list) else ())
-            for s, t, session, keys in items
-        ]  # fmt: skip
+        return _stored_entry(self.client.get(self.key(site_id, visitor_id)))
+
+    async def get_async(self, site_id: str, visitor_id: str) -> list[Item] | None:
+        """:meth:`get` without a thread: the serving path reads Redis on its event loop."""
+        return _stored_entry(await self._loop_client().get(self.key(site_id, visitor_id)))
+
+    async def close_loop_client(self) -> None:
+        """Close the event loop's client (the app's shutdown, on that loop)."""
+        bound, self._on_loop = self._on_loop, None
+        if bound is not None:
+            await bound[1].aclose()
+
+    def _loop_client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        bound = self._on_loop
+        if bound is None or bound[0] is not loop:
+            # An asyncio client's connections belong to the loop that opened them.
+            bound = self._on_loop = (loop, self._loop_client_for(self.url))
+        return bound[1]
 
     def merge(self, entries: dict[tuple[str, str], list[Item]], complete: bool) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -229,6 +242,21 @@ class RedisStore:
     def clear(self) -> None:
         for key in self.client.scan_iter(match=f"{self.prefix}*", count=1000):
             self.client.delete(key)
+
+
+def _stored_entry(raw: bytes | None) -> list[Item] | None:
+    """A Redis value as items; None when absent or not complete (the store must be read)."""
+    if raw is None:
+        return None
+    found = orjson.loads(raw)
+    if not found["c"]:
+        return None
+    items = found["i"] if isinstance(found["i"], list) else []
+    return [
+        (int(s), str(t), None if session is None else str(session),
+         tuple(keys) if isinstance(keys, list) else ())
+        for s, t, session, keys in items
+    ]  # fmt: skip
 
 
 class VisitorHistory:
@@ -301,6 +329,18 @@ class VisitorHistory:
             and not self.due()
             and self.store.get(site_id, visitor_id) is not None
         )
+
+    async def shared_entry(self, site_id: str, visitor_id: str) -> list[Item] | None:
+        """The visitor's items from Redis, read on the event loop; None when answering needs
+        a thread's work instead (no Redis, a poll of the log due, or a store read)."""
+        if not isinstance(self.store, RedisStore) or self.due():
+            return None
+        return await self.store.get_async(site_id, visitor_id)
+
+    async def aclose(self) -> None:
+        """Let go of what :meth:`shared_entry` opened on the running loop."""
+        if isinstance(self.store, RedisStore):
+            await self.store.close_loop_client()
 
     def recent(self, site_id: str, visitor_ids: list[str]) -> list[Item]:
         """The visitors' newest items together, newest first (as one store read would be)."""

@@ -247,6 +247,7 @@ class RecommendationService:
         visitor_ids: list[str],
         products: list[str],
         category: str | None,
+        history: list[Item] | None = None,
     ) -> Context:
         row_of = state.catalog.row_of
         ctx = Context(
@@ -255,8 +256,10 @@ class RecommendationService:
         )
         if not visitor_ids:
             return ctx
-        if self.history is not None:
-            rows: list[Item] = self.history.recent(state.site_id, visitor_ids)
+        if history is not None:
+            rows: list[Item] = history
+        elif self.history is not None:
+            rows = self.history.recent(state.site_id, visitor_ids)
         else:
             rows = self._read_history(state.site_id, visitor_ids)
         # A history kept in memory is the same list object until it changes: what it means in
@@ -415,10 +418,12 @@ class RecommendationService:
         filters: dict[str, Any] | None = None,
         all_fields: bool = False,
         limit: int | None = None,
+        history: list[Item] | None = None,
     ) -> bytes:
-        """:meth:`recommend` as the encoded ``{"products": [...]}`` body (the HTTP path)."""
+        """:meth:`recommend` as the encoded ``{"products": [...]}`` body (the HTTP path);
+        ``history``: the visitor's items when the caller has read them already."""
         state, block, variant, rows = self._recommend(
-            site_id, variant_text, visitor, products, category, filters, limit
+            site_id, variant_text, visitor, products, category, filters, limit, history
         )
         return self.render_json(state, block, variant, rows, all_fields)
 
@@ -431,6 +436,7 @@ class RecommendationService:
         category: str | None,
         filters: dict[str, Any] | None,
         limit: int | None,
+        history: list[Item] | None = None,
     ) -> tuple[SiteState, Block, Variant, list[int]]:
         parsed = parse_variant_id(variant_text)
         state = self.state(site_id)
@@ -440,7 +446,7 @@ class RecommendationService:
         block, variant = found
         if block.status == PAUSED:
             raise VariantPaused(variant_text, block.block_id)
-        ctx = self.context(state, [visitor] if visitor else [], products or [], category)
+        ctx = self.context(state, [visitor] if visitor else [], products or [], category, history)
         return state, block, variant, self.rows_for(state, block, variant, ctx, filters, limit)
 
     def page_blocks(

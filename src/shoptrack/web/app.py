@@ -130,6 +130,8 @@ def create_app(settings: Settings | None = None) -> ShoptrackApp:
             if processors is not None:
                 await processors
             await run_in_threadpool(catalog.close)
+            if services.history is not None:
+                await services.history.aclose()
             await services.writer.close()
             services.engine.dispose()
 

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from shoptrack.errors import ShoptrackError
 from shoptrack.metrics.instruments import instruments
 from shoptrack.recommend.blocks import PAGE_TYPES, check_filters
+from shoptrack.recommend.history import Item
 from shoptrack.recommend.serving import RecommendationService, VariantNotFound
 from shoptrack.web.cors import RECS_CORS
 from shoptrack.web.responses import json_response
@@ -96,26 +97,33 @@ async def recommendations(request: Request) -> Response:
     except ValueError as exc:
         return answer({"error": str(exc)}, 400)
     service = service_of(request)
+    visitor = q.get("visitor") or None
+    history: list[Item] | None = None
 
     def run() -> bytes:
         return service.recommend_json(
             site_id,
             variant,
-            visitor=q.get("visitor") or None,
+            visitor=visitor,
             products=split_keys(q.get("product"), q.get("products")),
             category=q.get("category") or None,
             filters=filters,
             all_fields=(q.get("all_fields") or "").lower() in TRUE,
             limit=limit,
+            history=history,
         )
 
     try:
         # A loaded, fresh site answers inline when the visitor's history is in this process's
-        # memory (or there is no visitor): memory only, well under a millisecond, no thread
-        # hop. Otherwise the request reads the store or Redis, which never runs on the event
-        # loop (a slow query would stall every request).
-        inline = service.is_fresh(site_id) and service.history_ready(site_id, q.get("visitor"))
+        # memory (or there is no visitor), or was read from Redis on this loop: no thread hop.
+        # Otherwise the request reads the store (or polls the log), which never runs on the
+        # event loop (a slow query would stall every request).
         started = time.perf_counter()
+        fresh = service.is_fresh(site_id)
+        inline = fresh and service.history_ready(site_id, visitor)
+        if fresh and not inline and visitor and service.history is not None:
+            history = await service.history.shared_entry(site_id, visitor)
+            inline = history is not None
         body = run() if inline else await run_in_threadpool(run)
         # The serving time alone (HTTP's share is in the request histogram).
         serving_time = instruments().recommendation_duration.labels("recommendations")
