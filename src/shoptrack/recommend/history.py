@@ -17,6 +17,9 @@ request does; here they are kept per visitor as :data:`Item` tuples, newest firs
   used visitors evicted first, and each entry re-read from the store after
   ``recs_history_ttl_s``. In Redis (``redis_url``): one key per visitor that expires
   ``recs_history_ttl_s`` after it was created, shared by every process.
+* **Serving reads.** An entry in memory is answered on the event loop; one in Redis is read
+  there too, with ``redis.asyncio`` (:meth:`VisitorHistory.shared_entry`), so a request makes
+  no thread hop; a store read or a poll of the log runs on a thread.
 * **Erasure.** :meth:`VisitorHistory.forget` drops the erased visitors (after the erasure
   commits, so a concurrent store read cannot put them back from the old rows). Without Redis,
   other processes drop theirs when the entry's lifetime ends (``recs_history_ttl_s``).
