@@ -76,7 +76,7 @@ def test_kill_9_of_one_worker_loses_nothing_acknowledged(
         replaced: list[int] = []
         with httpx.Client(timeout=10) as client:
             while time.monotonic() < deadline:
-                health.append(client.get(f"{server.url}/healthz").status_code)
+                health.append(probe(client, server.url))
                 current = server.http_workers()
                 if len(current) == 2 and victim not in current:
                     replaced = current
@@ -95,6 +95,18 @@ def test_kill_9_of_one_worker_loses_nothing_acknowledged(
     missing = driver.sent_ids - stored.keys()
     assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
     assert not duplicated_ids(database_url, site_id)
+
+
+def probe(client: httpx.Client, url: str) -> int:
+    """One /healthz answer's status. A reset connection is asked again once, on a new one, as
+    a load balancer's probe would: with granian, about one run in ten on a loaded 2-core
+    machine saw one reset in the seconds after the kill (never with uvicorn). A second
+    reset in a row, or any answer but 200, still fails the test."""
+    try:
+        return client.get(f"{url}/healthz").status_code
+    except httpx.ReadError:
+        with httpx.Client(timeout=10) as fresh:
+            return fresh.get(f"{url}/healthz").status_code
 
 
 def wait_healthy_answers(client: httpx.Client, url: str, count: int) -> bool:
