@@ -57,22 +57,26 @@ def test_the_queue_runs_one_job_per_site_and_lets_sites_take_turns() -> None:
     most: dict[str, int] = {}
     lock = threading.Lock()
 
-    def job(site: str, name: str, wait: bool) -> None:
+    # c1 holds on until its duplicate was offered: finished first, it would let c2 in.
+    c1_may_finish = threading.Event()
+
+    def job(site: str, name: str, gate: threading.Event | None) -> None:
         with lock:
             running[site] = running.get(site, 0) + 1
             most[site] = max(most.get(site, 0), running[site])
             order.append(name)
-        if wait:
-            release.wait(5)
+        if gate is not None:
+            gate.wait(5)
         with lock:
             running[site] -= 1
 
     try:
         for name in ("a1", "a2", "a3"):  # site a's jobs all block until released
-            assert queue.submit("a", lambda name=name: job("a", name, True))
-        assert queue.submit("b", lambda: job("b", "b1", False))
-        assert queue.submit("c", lambda: job("c", "c1", False), key="c-feed")
-        assert not queue.submit("c", lambda: job("c", "c2", False), key="c-feed")  # queued
+            assert queue.submit("a", lambda name=name: job("a", name, release))
+        assert queue.submit("b", lambda: job("b", "b1", None))
+        assert queue.submit("c", lambda: job("c", "c1", c1_may_finish), key="c-feed")
+        assert not queue.submit("c", lambda: job("c", "c2", None), key="c-feed")  # queued
+        c1_may_finish.set()
         deadline = time.monotonic() + 5
         while len(order) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
